@@ -1,0 +1,44 @@
+# The two commands: `make run` (the application on SQLite, scheduler in-process)
+# and `make test` (the whole suite). Both build the virtual environment first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export FLASK_APP := scheduler
+
+.PHONY: run serve test bench install install-dev clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: requirements.txt | $(BIN)/activate
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.installed
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+## run: create the venv, migrate the SQLite database, load the demo plan once, serve on :5000
+run: install
+	$(BIN)/flask db upgrade
+	$(BIN)/flask seed-demo --if-empty
+	$(BIN)/flask serve --host 127.0.0.1 --port 5000
+
+## serve: serve without migrating or seeding (the database must be ready)
+serve: install
+	$(BIN)/flask serve --host 127.0.0.1 --port 5000
+
+## test: the whole suite (PostgreSQL too when TEST_DATABASE_URL is set)
+test: install-dev
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## bench: the benchmarks in bench/ (never part of `make test`)
+bench: install-dev
+	$(BIN)/python -m bench.api $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache

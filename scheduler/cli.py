@@ -1,0 +1,136 @@
+"""``flask`` commands: demo data, users, tokens, and serving."""
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from scheduler.extensions import db
+
+user_cli = AppGroup("user", help="Manage users.")
+token_cli = AppGroup("token", help="Manage API tokens.")
+
+
+@click.command("seed-demo")
+@click.option("--if-empty", is_flag=True, help="Do nothing when organizations exist already.")
+def seed_demo_command(if_empty: bool) -> None:
+    """Load the organizations, the targets and a demo plan of the current year."""
+    from scheduler.demo import seed_demo
+    from scheduler.orgs.models import Organization
+    from scheduler.util.time import now
+
+    if if_empty and db.session.scalar(select(Organization.id).limit(1)) is not None:
+        click.echo("Data present; demo plan not loaded.")
+        return
+    tz = ZoneInfo(current_app.config["TIMEZONE"])
+    admin_email = current_app.config["ADMIN_EMAIL"]
+    password = seed_demo(now().astimezone(tz).date(), tz, admin_email)
+    db.session.commit()
+    click.echo("Demo plan loaded.")
+    if password:
+        click.echo(f"Administrator: {admin_email}  password: {password}  (shown once; keep it)")
+
+
+@user_cli.command("create")
+@click.argument("email")
+@click.option("--org", "org_slug", help="Organization slug for the membership.")
+@click.option("--role", type=click.Choice(["manager", "editor", "viewer"]), default="editor", show_default=True)
+@click.option("--admin", is_flag=True, help="Administrator of every organization.")
+@click.option("--password", help="Password (generated and printed when omitted).")
+@click.option("--name", default="", help="Display name.")
+def create_user_command(email: str, org_slug: str | None, role: str, admin: bool, password: str | None, name: str) -> None:
+    """Create a user with a role in one organization (or an administrator)."""
+    from scheduler.auth.models import Role
+    from scheduler.auth.operations import create_user, set_membership
+    from scheduler.orgs.queries import get_org_by_slug
+
+    if not org_slug and not admin:
+        raise click.UsageError("give --org SLUG (with --role), or --admin")
+    org = get_org_by_slug(org_slug) if org_slug else None
+    if org_slug and org is None:
+        raise click.BadParameter(f"no organization {org_slug!r}", param_hint="--org")
+    try:
+        user, clear = create_user(email, password, name=name, is_admin=admin)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    if org is not None:
+        set_membership(user, org, Role(role))
+    db.session.commit()
+    click.echo(f"Created {user.email}" + (f" ({role} of {org.slug})" if org else "") + (" [admin]" if admin else ""))
+    if not password:
+        click.echo(f"Password: {clear}  (shown once)")
+
+
+@token_cli.command("create")
+@click.argument("email")
+@click.option("--name", default="cli", help="What the token is for.")
+def create_token_command(email: str, name: str) -> None:
+    """Print a new API token for the user EMAIL (shown once)."""
+    from scheduler.auth.operations import create_token, get_user_by_email
+
+    user = get_user_by_email(email)
+    if user is None:
+        raise click.ClickException(f"no user {email}")
+    _, clear = create_token(user, name)
+    db.session.commit()
+    click.echo(clear)
+
+
+@token_cli.command("revoke")
+@click.argument("prefix")
+def revoke_token_command(prefix: str) -> None:
+    """Revoke the token whose listing prefix (its first 12 characters) is PREFIX."""
+    from scheduler.auth.models import ApiToken
+    from scheduler.auth.operations import revoke_token
+
+    token = db.session.scalar(select(ApiToken).where(ApiToken.prefix == prefix[:12]))
+    if token is None:
+        raise click.ClickException(f"no token {prefix}")
+    revoke_token(token)
+    db.session.commit()
+    click.echo(f"Revoked {token.prefix}…")
+
+
+@token_cli.command("list")
+@click.argument("email")
+def list_tokens_command(email: str) -> None:
+    """List the user's tokens by prefix."""
+    from scheduler.auth.models import ApiToken
+    from scheduler.auth.operations import get_user_by_email
+
+    user = get_user_by_email(email)
+    if user is None:
+        raise click.ClickException(f"no user {email}")
+    for token in db.session.scalars(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id)):
+        state = f"revoked {token.revoked_at:%Y-%m-%d}" if token.revoked_at else "active"
+        click.echo(f"{token.prefix}…  {token.name}  created {token.created_at:%Y-%m-%d}  {state}")
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True)
+def serve_command(host: str, port: int) -> None:
+    """Serve the application, with the scheduler in-process unless SCHEDULER_MODE=off."""
+    from werkzeug.serving import run_simple
+
+    from scheduler.reminders import engine
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if app.config["SCHEDULER_MODE"] == "embedded":
+        engine.start(app)
+    click.echo(f"Serving on http://{host}:{port}  (scheduler: {app.config['SCHEDULER_MODE']})")
+    try:
+        run_simple(host, port, app, threaded=True, use_reloader=False)
+    finally:
+        engine.stop()
+
+
+def init_app(app: Flask) -> None:
+    """Register the commands on ``app``."""
+    for command in (seed_demo_command, serve_command, user_cli, token_cli):
+        app.cli.add_command(command)
+
+

@@ -1,0 +1,60 @@
+"""Configuration read from the environment (and a ``.env`` file)."""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+
+def _instance_secret(instance_path: Path) -> str:
+    """Return the secret key kept in the instance folder, creating it on first use."""
+    path = instance_path / "secret_key"
+    if not path.exists():
+        instance_path.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _csv(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+class Config:
+    """Settings of a running application, from environment variables."""
+
+    def __init__(self, instance_path: Path) -> None:
+        env = os.environ.get
+        self.SQLALCHEMY_DATABASE_URI = env("DATABASE_URL") or f"sqlite:///{instance_path / 'scheduler.db'}"
+        self.SECRET_KEY = env("SECRET_KEY") or _instance_secret(instance_path)
+        self.BASE_URL = env("BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+        self.TIMEZONE = env("TIMEZONE", "Asia/Shanghai")
+        self.SCHEDULER_MODE = env("SCHEDULER_MODE", "embedded")
+        self.ADMIN_EMAIL = env("ADMIN_EMAIL", "admin@example.org")
+        self.OUTBOUND_ALLOWLIST = _csv(env("OUTBOUND_ALLOWLIST", ""))
+        self.SMS_PROVIDER = env("SMS_PROVIDER", "console")
+        self.RATELIMIT_STORAGE_URI = env("RATELIMIT_STORAGE_URI", "memory://")
+        self.RATELIMIT_REGISTRATIONS = env("RATELIMIT_REGISTRATIONS", "20 per minute;200 per hour")
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.SESSION_COOKIE_SECURE = self.BASE_URL.startswith("https://")
+        self.JSON_SORT_KEYS = False
+        self.MAX_CONTENT_LENGTH = 2 * 1024 * 1024
+
+    def as_dict(self) -> dict[str, object]:
+        """Return the settings as a mapping for ``app.config.update``."""
+        return {k: v for k, v in vars(self).items() if k.isupper()}
+
+
+class TestingConfig(Config):
+    """Settings for the test suite: its own database, no background scheduler."""
+
+    def __init__(self, instance_path: Path, database_url: str) -> None:
+        super().__init__(instance_path)
+        self.TESTING = True
+        self.SQLALCHEMY_DATABASE_URI = database_url
+        self.SECRET_KEY = "test-secret"
+        self.SCHEDULER_MODE = "off"
+        self.WTF_CSRF_ENABLED = True
+        self.RATELIMIT_STORAGE_URI = "memory://"

@@ -1,0 +1,1 @@
+"""Events of the five kinds, their lifecycle and their recorded outcomes."""

@@ -1,0 +1,210 @@
+"""Changes to events: create, update, publish, cancel, record outcomes (flush, never commit)."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+
+from scheduler.api.errors import Conflict, Invalid
+from scheduler.auth.models import User
+from scheduler.events.kinds import KINDS, Kind, validate_details
+from scheduler.events.models import Event, EventOutcome, Status
+from scheduler.events.times import normalize_times
+from scheduler.extensions import db
+from scheduler.orgs.models import Organization
+from scheduler.util.ids import new_ulid
+from scheduler.util.time import now
+
+#: Changing any of these raises the iCalendar SEQUENCE (calendar clients then update their copy).
+SEQUENCE_FIELDS = ("starts_at", "ends_at", "all_day", "timezone", "venue", "address", "rrule", "status")
+_PLAIN_FIELDS = ("title", "description", "venue", "address", "latitude", "longitude", "capacity")
+_ACHIEVEMENT_KINDS = (Kind.MATCHMAKING, Kind.CONTEST)
+
+
+def effective_reminders(event: Event) -> list[str]:
+    """The event's reminder offsets: its own, or its kind's default plan."""
+    if event.reminder_offsets is not None:
+        return list(event.reminder_offsets)
+    return list(KINDS[Kind(event.kind)].default_reminders)
+
+
+def _set_times(event: Event, start: dt.date | dt.datetime, end: dt.date | dt.datetime | None, all_day: bool, tz_name: str, rule: str | None) -> None:
+    times = normalize_times(start, end, all_day=all_day, tz_name=tz_name, rule_text=rule)
+    event.starts_at, event.ends_at, event.last_ends_at = times.starts_at, times.ends_at, times.last_ends_at
+    event.span_seconds, event.rrule = times.span_seconds, times.rrule
+    event.all_day, event.timezone = all_day, tz_name
+
+
+def _snapshot(event: Event) -> dict[str, Any]:
+    return {name: getattr(event, name) for name in SEQUENCE_FIELDS}
+
+
+def _touch(event: Event, before: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """Raise SEQUENCE if a scheduling field changed; return the changed fields (old, new)."""
+    after = _snapshot(event)
+    changed = {name: (before[name], after[name]) for name in SEQUENCE_FIELDS if before[name] != after[name]}
+    if changed:
+        event.sequence += 1
+    event.updated_at = now()
+    return changed
+
+
+def create_event(
+    *,
+    org: Organization,
+    kind: Kind | str,
+    title: str,
+    starts_at: dt.date | dt.datetime,
+    ends_at: dt.date | dt.datetime | None = None,
+    all_day: bool = False,
+    timezone: str | None = None,
+    rrule: str | None = None,
+    details: dict[str, Any] | None = None,
+    reminders: list[str] | None = None,
+    created_by: User | None = None,
+    uid: str | None = None,
+    **fields: Any,
+) -> Event:
+    """Create a draft event after checking every field; raises a 422 naming what is wrong."""
+    kind = Kind(kind)
+    event = Event(
+        uid=uid or f"{new_ulid()}@scheduler",
+        kind=kind.value,
+        title=title,
+        org=org,
+        status=Status.DRAFT.value,
+        details=validate_details(kind, details),
+        reminder_offsets=reminders,
+        created_by_id=created_by.id if created_by else None,
+        sequence=0,
+        description="",
+        venue="",
+        address="",
+    )
+    for name, value in fields.items():
+        if name not in _PLAIN_FIELDS:
+            raise TypeError(f"create_event() got an unexpected field {name!r}")
+        setattr(event, name, value)
+    _set_times(event, starts_at, ends_at, all_day, timezone or current_app.config["TIMEZONE"], rrule)
+    event.created_at = event.updated_at = now()
+    db.session.add(event)
+    db.session.flush()
+    return event
+
+
+def _keep_duration(event: Event, new_start: dt.date | dt.datetime | None) -> dt.date | dt.datetime:
+    """The end that keeps the event's length when only its start moves."""
+    length = event.ends_at - event.starts_at
+    if new_start is None:
+        return event.ends_at
+    if isinstance(new_start, dt.datetime):
+        return new_start + length
+    return new_start + dt.timedelta(days=max(1, round(length / dt.timedelta(days=1))) - 1)
+
+
+def update_event(event: Event, changes: dict[str, Any], *, org: Organization | None = None) -> dict[str, tuple[Any, Any]]:
+    """Apply ``changes`` (field → new value, only the fields sent) to an event.
+
+    Returns the scheduling fields that changed, as (old, new). A cancelled or
+    completed event is not edited (409).
+    """
+    if event.status in (Status.CANCELLED, Status.COMPLETED):
+        raise Conflict(f"A {event.status} event cannot be edited.", code="not_editable")
+    before = _snapshot(event)
+    if org is not None:
+        event.org = org
+    if "details" in changes:
+        event.details = validate_details(Kind(event.kind), changes["details"])
+    if "reminders" in changes:
+        event.reminder_offsets = changes["reminders"]
+    if {"starts_at", "ends_at", "all_day", "timezone", "rrule"} & changes.keys():
+        start = changes.get("starts_at", event.starts_at)
+        end = changes["ends_at"] if "ends_at" in changes else _keep_duration(event, changes.get("starts_at"))
+        tz_name = changes.get("timezone") or event.timezone
+        _set_times(event, start, end, changes.get("all_day", event.all_day), tz_name, changes.get("rrule", event.rrule))
+    for name in _PLAIN_FIELDS:
+        if name in changes:
+            setattr(event, name, changes[name])
+    if event.capacity is not None and "capacity" in changes:
+        from scheduler.registrations.operations import fill_free_seats  # registrations depend on events
+
+
+        fill_free_seats(event)
+    changed = _touch(event, before)
+    db.session.flush()
+    return changed
+
+
+def publish_event(event: Event) -> None:
+    """Publish a draft: it appears in lists and feeds, and registration opens."""
+    if event.status != Status.DRAFT:
+        raise Conflict(f"Only a draft can be published; this event is {event.status}.", code="invalid_transition")
+    before = _snapshot(event)
+    event.status = Status.PUBLISHED.value
+    event.published_at = now()
+    _touch(event, before)
+    db.session.flush()
+
+
+def cancel_event(event: Event, reason: str) -> None:
+    """Cancel a draft or published event with a reason shown to participants."""
+    if event.status not in (Status.DRAFT, Status.PUBLISHED):
+        raise Conflict(f"A {event.status} event cannot be cancelled.", code="invalid_transition")
+    before = _snapshot(event)
+    event.status = Status.CANCELLED.value
+    event.cancel_reason = reason
+    event.cancelled_at = now()
+    _touch(event, before)
+    db.session.flush()
+
+
+def record_outcome(event: Event, values: dict[str, Any], *, user: User | None = None) -> EventOutcome:
+    """Record (replace) what an event achieved; a finished event becomes ``completed``.
+
+    Allowed once the event has started. Achievement counts are for matchmaking fairs
+    and contests, and must not exceed each other (commercialized ≤ matched ≤ presented).
+    """
+    if event.status not in (Status.PUBLISHED, Status.COMPLETED):
+        raise Conflict(f"Outcomes are recorded for published events; this one is {event.status}.", code="invalid_transition")
+    if event.starts_at > now():
+        raise Conflict("The event has not taken place yet.", code="not_started")
+    errors = {}
+    achievements = ("achievements_presented", "achievements_matched", "achievements_commercialized")
+    if Kind(event.kind) not in _ACHIEVEMENT_KINDS:
+        errors |= {f: "Only matchmaking fairs and contests record achievements." for f in achievements if values.get(f) is not None}
+    presented, matched, commercialized = (values.get(f) for f in achievements)
+    if presented is not None and matched is not None and matched > presented:
+        errors["achievements_matched"] = "More achievements matched than presented."
+    if matched is not None and commercialized is not None and commercialized > matched:
+        errors["achievements_commercialized"] = "More achievements commercialized than matched."
+    if errors:
+        raise Invalid(fields=errors)
+    outcome = event.outcome or EventOutcome(event=event)
+    for name in ("attendance", *achievements):
+        setattr(outcome, name, values.get(name))
+    outcome.notes = values.get("notes") or ""
+    outcome.recorded_at = now()
+    outcome.recorded_by_id = user.id if user else None
+    db.session.add(outcome)
+    before = _snapshot(event)
+    if event.last_ends_at <= now():
+        event.status = Status.COMPLETED.value
+    _touch(event, before)
+    db.session.flush()
+    return outcome
+
+
+def complete_finished_events(at: dt.datetime | None = None) -> int:
+    """Mark published events whose last occurrence has ended as ``completed``; return how many."""
+    at = at or now()
+    events = db.session.scalars(
+        select(Event).where(Event.status == Status.PUBLISHED.value, Event.last_ends_at <= at)
+    ).all()
+    for event in events:
+        before = _snapshot(event)
+        event.status = Status.COMPLETED.value
+        _touch(event, before)
+    db.session.flush()
+    return len(events)

@@ -1,0 +1,1 @@
+"""Organizations: the bureau, its county offices, universities, labs and institutes."""

@@ -1,0 +1,26 @@
+"""Changes to organizations (flush, never commit)."""
+from __future__ import annotations
+
+from scheduler.extensions import db
+from scheduler.orgs.counties import COUNTIES
+from scheduler.orgs.models import Organization, OrgType
+from scheduler.orgs.queries import get_org_by_slug
+
+
+def upsert_org(
+    slug: str,
+    name_zh: str,
+    name_en: str,
+    type: OrgType,
+    parent: Organization | None = None,
+    county: str | None = None,
+) -> Organization:
+    """Create the organization ``slug`` or bring an existing one up to date."""
+    if county is not None and county not in COUNTIES:
+        raise ValueError(f"unknown county {county!r}")
+    org = get_org_by_slug(slug) or Organization(slug=slug)
+    org.name_zh, org.name_en, org.type = name_zh, name_en, type.value
+    org.parent, org.county = parent, county
+    db.session.add(org)
+    db.session.flush()
+    return org

@@ -1,0 +1,1 @@
+"""Registrations: seats, the waitlist, and participants' private tokens."""

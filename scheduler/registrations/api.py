@@ -1,0 +1,89 @@
+"""Registration endpoints: public registration and cancellation, the organizer's list."""
+from __future__ import annotations
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from scheduler.api import api_user, bp, endpoint
+from scheduler.api.errors import NotFound
+from scheduler.api.schemas import Page
+from scheduler.auth.models import Role
+from scheduler.auth.permissions import can, require_role
+from scheduler.events.queries import get_visible_event
+from scheduler.extensions import db, limiter
+from scheduler.registrations import operations
+from scheduler.registrations.models import Registration, RegistrationStatus
+from scheduler.registrations.schemas import (
+    RegistrationCancelled,
+    RegistrationCreate,
+    RegistrationCreated,
+    RegistrationListQuery,
+    RegistrationOut,
+)
+from scheduler.util.phone import mask_phone
+
+
+def _registration_limit() -> str:
+    return current_app.config["RATELIMIT_REGISTRATIONS"]
+
+
+@endpoint(
+    bp, "/events/<int:event_id>/registrations", "POST", summary="Register for an event", tag="registrations",
+    body=RegistrationCreate, response=RegistrationCreated, status=201, auth="none", errors=(409, 429),
+)
+@limiter.limit(_registration_limit)
+def create_registration(event_id: int, body: RegistrationCreate) -> RegistrationCreated:
+    """Public. Takes a seat, or a place on the waitlist when the event is full; keep the token."""
+    event = get_visible_event(event_id, None)
+    registration, token = operations.register(
+        event, name=body.name, phone=body.phone, email=body.email,
+        channels=[c.value for c in body.channels] if body.channels is not None else None,
+    )
+    position = None
+    if registration.status == RegistrationStatus.WAITLISTED:
+        position = db.session.scalar(
+            select(func.count()).where(
+                Registration.event_id == event.id,
+                Registration.status == RegistrationStatus.WAITLISTED.value,
+                Registration.id != registration.id,
+                Registration.created_at <= registration.created_at,
+            )
+        ) + 1
+    db.session.commit()
+    return RegistrationCreated(id=registration.id, event_id=event.id, status=registration.status, token=token, waitlist_position=position)
+
+
+@endpoint(bp, "/registrations/<token>", "DELETE", summary="Cancel a registration", tag="registrations", response=RegistrationCancelled, auth="none", errors=(409,))
+def cancel_registration(token: str) -> RegistrationCancelled:
+    """By the private token; a freed seat goes to the first person on the waitlist."""
+    registration = operations.get_by_token(token)
+    if registration is None:
+        raise NotFound("No such registration.")
+    promoted = operations.cancel_registration(registration)
+    db.session.commit()
+    return RegistrationCancelled(id=registration.id, status=registration.status, promoted=len(promoted))
+
+
+@endpoint(
+    bp, "/events/<int:event_id>/registrations", summary="List an event's registrations", tag="registrations",
+    query=RegistrationListQuery, response=Page[RegistrationOut],
+)
+def list_registrations(event_id: int, query: RegistrationListQuery) -> Page[RegistrationOut]:
+    """Members of the organization; viewers see phone numbers masked."""
+    event = get_visible_event(event_id, api_user())
+    user = require_role(api_user(), event.org_id, Role.VIEWER)
+    stmt = select(Registration).where(Registration.event_id == event.id)
+    if query.status:
+        stmt = stmt.where(Registration.status.in_([s.value for s in query.status]))
+    total = db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = db.session.scalars(
+        stmt.order_by(Registration.created_at, Registration.id).offset((query.page - 1) * query.per_page).limit(query.per_page)
+    )
+    show_phone = can(user, event.org_id, Role.EDITOR)
+    items = []
+    for row in rows:
+        item = RegistrationOut.model_validate(row)
+        if not show_phone:
+            item.phone = mask_phone(row.phone)
+        items.append(item)
+    return Page[RegistrationOut](items=items, page=query.page, per_page=query.per_page, total=total)

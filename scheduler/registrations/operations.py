@@ -1,0 +1,121 @@
+"""Registering, cancelling and promoting from the waitlist (flush, never commit)."""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import func, select
+
+from scheduler.api.errors import Conflict, Invalid
+from scheduler.events.kinds import Kind
+from scheduler.events.models import Event, Status
+from scheduler.extensions import db
+from scheduler.registrations.models import Channel, Registration, RegistrationStatus
+from scheduler.util.ids import hash_secret, new_secret
+from scheduler.util.phone import InvalidPhone, normalize_phone
+from scheduler.util.time import now
+
+
+def registration_closes_at(event: Event) -> dt.datetime:
+    """When registration closes: a contest's registration deadline, otherwise the start."""
+    if event.kind == Kind.CONTEST and event.details.get("registration_deadline"):
+        return dt.datetime.fromisoformat(event.details["registration_deadline"])
+    return event.starts_at
+
+
+def seat_counts(event_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Return ``{event_id: {"registered": n, "waitlisted": m}}`` for the given events."""
+    counts: dict[int, dict[str, int]] = {i: {"registered": 0, "waitlisted": 0} for i in event_ids}
+    if not event_ids:
+        return counts
+    rows = db.session.execute(
+        select(Registration.event_id, Registration.status, func.count())
+        .where(Registration.event_id.in_(event_ids), Registration.status != RegistrationStatus.CANCELLED.value)
+        .group_by(Registration.event_id, Registration.status)
+    )
+    for event_id, status, count in rows:
+        counts[event_id][status] = count
+    return counts
+
+
+def _lock_event(event: Event) -> None:
+    """Serialise seat changes of one event (row lock on PostgreSQL; SQLite has one writer)."""
+    db.session.execute(select(Event.id).where(Event.id == event.id).with_for_update())
+
+
+def _seated(event: Event) -> int:
+    return db.session.scalar(
+        select(func.count()).where(Registration.event_id == event.id, Registration.status == RegistrationStatus.REGISTERED.value)
+    ) or 0
+
+
+def register(event: Event, *, name: str, phone: str, email: str | None = None, channels: list[str] | None = None) -> tuple[Registration, str]:
+    """Register a participant; returns the registration and its private token (shown once).
+
+    Takes a seat while there is one, otherwise joins the waitlist. Raises 409 when
+    registration is closed or the number is registered already, 422 for bad fields.
+    """
+    if event.status != Status.PUBLISHED:
+        raise Conflict(f"Registration is not open: the event is {event.status}.", code="registration_closed")
+    if now() >= registration_closes_at(event):
+        raise Conflict("Registration has closed for this event.", code="registration_closed")
+    try:
+        e164 = normalize_phone(phone)
+    except InvalidPhone as exc:
+        raise Invalid(fields={"phone": f"{exc.args[0].capitalize()}: give a mobile number such as 13800138000."}) from None
+    chosen = [Channel(c).value for c in (channels if channels is not None else [Channel.SMS])]
+    if Channel.EMAIL in chosen and not email:
+        raise Invalid(fields={"email": "Give an e-mail address to be reminded by e-mail."})
+    _lock_event(event)
+    existing = db.session.scalar(select(Registration).where(Registration.event_id == event.id, Registration.phone == e164))
+    if existing is not None and existing.status != RegistrationStatus.CANCELLED:
+        raise Conflict("This phone number is registered for the event already.", code="already_registered")
+    token = new_secret("r_", 24)
+    registration = existing or Registration(event_id=event.id, phone=e164)
+    registration.name, registration.email, registration.channels = name, email, chosen
+    registration.token_hash = hash_secret(token)
+    registration.created_at, registration.cancelled_at, registration.seated_at = now(), None, None
+    has_seat = event.capacity is None or _seated(event) < event.capacity
+    registration.status = (RegistrationStatus.REGISTERED if has_seat else RegistrationStatus.WAITLISTED).value
+    if has_seat:
+        registration.seated_at = now()
+    db.session.add(registration)
+    db.session.flush()
+    return registration, token
+
+
+def get_by_token(token: str) -> Registration | None:
+    """Return the registration holding this private token, or ``None``."""
+    return db.session.scalar(select(Registration).where(Registration.token_hash == hash_secret(token)))
+
+
+def fill_free_seats(event: Event) -> list[Registration]:
+    """Promote waitlisted registrations, first come first served, into free seats."""
+    if event.capacity is None:
+        free = None
+    else:
+        free = event.capacity - _seated(event)
+        if free <= 0:
+            return []
+    waiting = select(Registration).where(
+        Registration.event_id == event.id, Registration.status == RegistrationStatus.WAITLISTED.value
+    ).order_by(Registration.created_at, Registration.id)
+    promoted = list(db.session.scalars(waiting.limit(free) if free is not None else waiting))
+    for registration in promoted:
+        registration.status = RegistrationStatus.REGISTERED.value
+        registration.seated_at = now()
+    db.session.flush()
+    return promoted
+
+
+def cancel_registration(registration: Registration) -> list[Registration]:
+    """Cancel a registration; a freed seat goes to the waitlist. Returns who was promoted."""
+    if registration.status == RegistrationStatus.CANCELLED:
+        raise Conflict("This registration is cancelled already.", code="already_cancelled")
+    _lock_event(registration.event)
+    held_seat = registration.status == RegistrationStatus.REGISTERED
+    registration.status = RegistrationStatus.CANCELLED.value
+    registration.cancelled_at = now()
+    db.session.flush()
+    if held_seat and registration.event.status == Status.PUBLISHED:
+        return fill_free_seats(registration.event)
+    return []

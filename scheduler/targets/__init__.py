@@ -1,0 +1,1 @@
+"""The year's targets and the progress made toward them."""

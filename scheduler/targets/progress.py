@@ -1,0 +1,112 @@
+"""Progress toward the year's targets, computed from events and their recorded outcomes."""
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from scheduler.events.models import Event, Status
+from scheduler.events.times import occurrence_starts
+from scheduler.extensions import db
+from scheduler.orgs.models import Organization
+from scheduler.orgs.queries import subtree_ids
+from scheduler.targets.models import Metric, Target
+from scheduler.util.time import UTC
+
+_COUNTED = (Status.PUBLISHED.value, Status.COMPLETED.value)
+
+
+@dataclass
+class Progress:
+    """Where one target stands."""
+
+    target: Target
+    #: Events held (or outcome total recorded) so far.
+    achieved: int
+    #: Published events still ahead in the year (count targets only).
+    scheduled: int
+    #: What a steady pace would have reached by now.
+    expected_by_now: float
+    #: City-wide targets shown for one organization count only that organization's events.
+    counted_for: str | None = None
+
+    @property
+    def remaining(self) -> int:
+        """How much is still missing to reach the target."""
+        return max(self.target.target_value - self.achieved, 0)
+
+    @property
+    def on_track(self) -> bool:
+        """Achieved at least what a steady pace through the year would have by now."""
+        return self.achieved >= math.floor(self.expected_by_now + 1e-9)
+
+    @property
+    def plan_covers_target(self) -> bool:
+        """Held plus scheduled events reach the target."""
+        return self.achieved + self.scheduled >= self.target.target_value
+
+
+def year_bounds(year: int, tz: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
+    """Start of ``year`` and of the next one, local midnight, in UTC."""
+    return (
+        dt.datetime(year, 1, 1, tzinfo=tz).astimezone(UTC),
+        dt.datetime(year + 1, 1, 1, tzinfo=tz).astimezone(UTC),
+    )
+
+
+def _events(kinds: list[str], org_ids: set[int] | None, start: dt.datetime, end: dt.datetime) -> list[Event]:
+    stmt = select(Event).where(
+        Event.kind.in_(kinds), Event.status.in_(_COUNTED), Event.starts_at < end, Event.last_ends_at > start
+    )
+    if org_ids is not None:
+        stmt = stmt.where(Event.org_id.in_(org_ids))
+    return list(db.session.scalars(stmt).unique())
+
+
+def _measure(target: Target, org_ids: set[int] | None, start: dt.datetime, end: dt.datetime, at: dt.datetime) -> tuple[int, int]:
+    """Return (achieved, scheduled) for one target."""
+    if target.metric == Metric.MANUAL:
+        return target.manual_value, 0
+    events = _events(target.kinds, org_ids, start, end)
+    if target.metric == Metric.SUM_OUTCOME:
+        field = target.outcome_field or ""
+        total = sum(
+            getattr(e.outcome, field) or 0 for e in events if e.outcome is not None and start <= e.starts_at < end
+        )
+        return total, 0
+    achieved = scheduled = 0
+    for event in events:
+        for occurrence in occurrence_starts(event.starts_at, event.timezone, event.rrule):
+            if not start <= occurrence < end:
+                continue
+            if occurrence <= at or event.status == Status.COMPLETED:
+                achieved += 1
+            else:
+                scheduled += 1
+    return achieved, scheduled
+
+
+def compute_progress(year: int, org: Organization | None, at: dt.datetime, tz: ZoneInfo) -> list[Progress]:
+    """Progress of every target of ``year`` for the city (``org=None``) or one organization.
+
+    For an organization without targets of its own, the city-wide targets are shown
+    with that organization's (and its children's) contribution.
+    """
+    start, end = year_bounds(year, tz)
+    fraction = min(max((at - start) / (end - start), 0.0), 1.0)
+    org_ids = subtree_ids({org.id}) if org else None
+    targets = list(db.session.scalars(select(Target).where(Target.year == year, Target.org_id == (org.id if org else None)).order_by(Target.id)))
+    counted_for = None
+    if org is not None and not targets:
+        targets = list(db.session.scalars(select(Target).where(Target.year == year, Target.org_id.is_(None)).order_by(Target.id)))
+        counted_for = org.slug
+    result = []
+    for target in targets:
+        achieved, scheduled = _measure(target, org_ids, start, end, at)
+        if counted_for and target.metric == Metric.MANUAL:
+            achieved = 0  # hand-recorded city totals are not split by organization
+        result.append(Progress(target, achieved, scheduled, target.target_value * fraction, counted_for))
+    return result

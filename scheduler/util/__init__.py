@@ -1,0 +1,1 @@
+"""Small helpers shared by every domain: time, identifiers, phone numbers, column types."""

@@ -1,0 +1,11 @@
+"""WSGI entry point: ``gunicorn wsgi:app``.
+
+With ``SCHEDULER_MODE=embedded`` (the default) the scheduler runs inside this
+process; set ``SCHEDULER_MODE=off`` for web processes when running scaled out.
+"""
+from scheduler import create_app
+from scheduler.reminders import engine
+
+app = create_app()
+if app.config["SCHEDULER_MODE"] == "embedded":
+    engine.start(app)
