@@ -3,13 +3,12 @@ from __future__ import annotations
 
 from scheduler.api import api_user, bp, endpoint
 from scheduler.api.errors import Invalid
-from scheduler.api.schemas import Page
 from scheduler.auth.models import Role
 from scheduler.auth.permissions import require_role
 from scheduler.events import operations
 from scheduler.events.presenters import present_event, present_events
 from scheduler.events.queries import get_visible_event, list_events
-from scheduler.events.schemas import CancelBody, EventCreate, EventListQuery, EventOut, EventUpdate, OutcomeBody
+from scheduler.events.schemas import CancelBody, EventCreate, EventListQuery, EventOut, EventPage, EventUpdate, OutcomeBody
 from scheduler.extensions import db
 from scheduler.orgs.models import Organization
 from scheduler.orgs.queries import get_org_by_slug
@@ -22,11 +21,11 @@ def _org_or_422(slug: str) -> Organization:
     return org
 
 
-@endpoint(bp, "/events", summary="List events", tag="events", query=EventListQuery, response=Page[EventOut], auth="optional")
-def list_events_view(query: EventListQuery) -> Page[EventOut]:
+@endpoint(bp, "/events", summary="List events", tag="events", query=EventListQuery, response=EventPage, auth="optional")
+def list_events_view(query: EventListQuery) -> EventPage:
     """Published, completed and cancelled events for everyone; drafts too for members of their organization."""
     items, total = list_events(query, api_user())
-    return Page[EventOut](items=present_events(items), page=query.page, per_page=query.per_page, total=total)
+    return EventPage(items=present_events(items), page=query.page, per_page=query.per_page, total=total)
 
 
 @endpoint(bp, "/events", "POST", summary="Create an event (as a draft)", tag="events", body=EventCreate, response=EventOut, status=201, errors=(409,))

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, Union
 
-from pydantic import AwareDatetime, Field, StringConstraints, TypeAdapter, ValidationError, field_validator
+from pydantic import AwareDatetime, Field, PlainValidator, StringConstraints, TypeAdapter, ValidationError, field_validator
 
-from scheduler.api.schemas import Body, CsvList, Out, PageQuery
-from scheduler.events.kinds import Kind
+from scheduler.api.schemas import Body, CsvList, Out, Page, PageQuery
+from scheduler.events.kinds import KINDS, Kind
 from scheduler.events.models import Status
 
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -20,6 +20,24 @@ RRuleText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1
 Capacity = Annotated[int, Field(ge=0, le=1_000_000)]
 #: ``2024-05-18T14:30:00+08:00``, or a plain date for all-day events.
 EventTime = AwareDatetime | dt.date
+
+#: The documented shape of ``details``: one of the kinds' detail models.
+_KindDetails = Union[tuple(info.details for info in KINDS.values())]  # type: ignore[valid-type]
+
+
+def _details_object(value: Any) -> dict[str, Any]:
+    """Details are checked against the event's kind later (the kind may come from the stored event)."""
+    if not isinstance(value, dict):
+        raise ValueError("details must be a JSON object")
+    return value
+
+
+#: Kind-specific fields; validated per kind by :func:`scheduler.events.kinds.validate_details`.
+Details = Annotated[
+    dict[str, Any],
+    PlainValidator(_details_object, json_schema_input_type=_KindDetails),
+    Field(description="Kind-specific fields: " + ", ".join(f"{k.value} → {i.details.__name__}" for k, i in KINDS.items())),
+]
 
 _DURATION = TypeAdapter(dt.timedelta)
 MAX_REMINDER_OFFSET = dt.timedelta(days=90)
@@ -51,7 +69,7 @@ class _EventFields(Body):
     timezone: TimeZoneName | None = None
     rrule: RRuleText | None = None
     capacity: Capacity | None = None
-    details: dict[str, Any] | None = None
+    details: Details | None = None
     reminders: ReminderOffsets | None = Field(
         None, description="ISO 8601 durations before the start; the kind's default plan when absent."
     )
@@ -155,7 +173,7 @@ class EventOut(Out):
     waitlisted: int
     seats_left: int | None
     registration_closes_at: dt.datetime
-    details: dict[str, Any]
+    details: dict[str, Any] = Field(description="Kind-specific fields, as in the kind's details schema (StudyTourDetails, ...).")
     outcome: OutcomeOut | None
     reminders: list[str]
     sequence: int
@@ -163,6 +181,10 @@ class EventOut(Out):
     created_at: dt.datetime
     updated_at: dt.datetime
     links: EventLinks
+
+
+class EventPage(Page[EventOut]):
+    """One page of events."""
 
 
 class EventListQuery(PageQuery):

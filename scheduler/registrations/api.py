@@ -6,7 +6,6 @@ from sqlalchemy import func, select
 
 from scheduler.api import api_user, bp, endpoint
 from scheduler.api.errors import NotFound
-from scheduler.api.schemas import Page
 from scheduler.auth.models import Role
 from scheduler.auth.permissions import can, require_role
 from scheduler.events.queries import get_visible_event
@@ -19,6 +18,7 @@ from scheduler.registrations.schemas import (
     RegistrationCreated,
     RegistrationListQuery,
     RegistrationOut,
+    RegistrationPage,
 )
 from scheduler.util.phone import mask_phone
 
@@ -66,9 +66,9 @@ def cancel_registration(token: str) -> RegistrationCancelled:
 
 @endpoint(
     bp, "/events/<int:event_id>/registrations", summary="List an event's registrations", tag="registrations",
-    query=RegistrationListQuery, response=Page[RegistrationOut],
+    query=RegistrationListQuery, response=RegistrationPage,
 )
-def list_registrations(event_id: int, query: RegistrationListQuery) -> Page[RegistrationOut]:
+def list_registrations(event_id: int, query: RegistrationListQuery) -> RegistrationPage:
     """Members of the organization; viewers see phone numbers masked."""
     event = get_visible_event(event_id, api_user())
     user = require_role(api_user(), event.org_id, Role.VIEWER)
@@ -86,4 +86,4 @@ def list_registrations(event_id: int, query: RegistrationListQuery) -> Page[Regi
         if not show_phone:
             item.phone = mask_phone(row.phone)
         items.append(item)
-    return Page[RegistrationOut](items=items, page=query.page, per_page=query.per_page, total=total)
+    return RegistrationPage(items=items, page=query.page, per_page=query.per_page, total=total)

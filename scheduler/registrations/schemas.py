@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from scheduler.api.schemas import Body, CsvList, Out, PageQuery
+from scheduler.api.schemas import Body, CsvList, Out, Page, PageQuery
 from scheduler.registrations.models import Channel, RegistrationStatus
 
 
@@ -43,6 +43,10 @@ class RegistrationOut(Out):
     seated_at: dt.datetime | None
     cancelled_at: dt.datetime | None
     checked_in_at: dt.datetime | None
+
+
+class RegistrationPage(Page[RegistrationOut]):
+    """One page of registrations."""
 
 
 class RegistrationCancelled(Out):
