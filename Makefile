@@ -26,11 +26,12 @@ install-dev: $(VENV)/.installed-dev
 run: install
 	$(BIN)/flask db upgrade
 	$(BIN)/flask seed-demo --if-empty
-	$(BIN)/flask serve --host 127.0.0.1 --port 5000
+	$(MAKE) --no-print-directory serve
 
-## serve: serve without migrating or seeding (the database must be ready)
+## serve: serve without migrating or seeding (the database must be ready); one process,
+## threads for requests, the scheduler inside it (SCHEDULER_MODE=embedded)
 serve: install
-	$(BIN)/flask serve --host 127.0.0.1 --port 5000
+	$(BIN)/gunicorn --workers 1 --threads 8 --bind 127.0.0.1:5000 --access-logfile - wsgi:app
 
 ## test: the whole suite (PostgreSQL too when TEST_DATABASE_URL is set)
 test: install-dev

@@ -62,3 +62,16 @@ def test_unknown_api_path_is_json_404(client):
     response = client.delete("/api/v1/events")
     assert response.status_code == 405
     assert response.json["error"]["code"] == "method_not_allowed"
+
+
+def test_unexpected_failure_is_json_500_and_saves_nothing(client, app, monkeypatch):
+    import scheduler.events.api as events_api
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(events_api, "list_events", boom)
+    monkeypatch.setitem(app.config, "PROPAGATE_EXCEPTIONS", False)
+    response = client.get("/api/v1/events")
+    assert response.status_code == 500
+    assert response.json["error"]["code"] == "internal_error"

@@ -52,6 +52,14 @@ def _http_error(exc: HTTPException) -> tuple[Response, int] | Any:
     return response, status
 
 
+@bp.errorhandler(500)
+def _internal_error(exc: HTTPException) -> tuple[Response, int]:
+    from scheduler.extensions import db
+
+    db.session.rollback()
+    return error_response(500, "internal_error", "Something went wrong on our side; nothing was saved.")
+
+
 @bp.get("/openapi.json")
 def openapi_document() -> Response:
     """The OpenAPI 3.1 document of this API."""

@@ -18,6 +18,10 @@ from scheduler.orgs.queries import county_org_ids, subtree_ids
 from scheduler.util.time import UTC
 
 
+#: Events spanning more than this (long series) are found by span, not by the start bound.
+LONG_SPAN_SECONDS = 31 * 24 * 3600
+
+
 def visible(stmt: Select, user: User | None) -> Select:
     """Restrict ``stmt`` to events ``user`` may see: all but drafts, plus drafts of their organizations."""
     readable = readable_org_ids(user)
@@ -91,7 +95,15 @@ def filtered(query: EventListQuery, user: User | None) -> Select:
         # Overlap with the range; no event spans more than the longest one stored, so
         # bounding the start too keeps the scan on the (kind|org|status, starts_at) index short.
         longest = db.session.scalar(select(func.max(Event.span_seconds))) or 0
-        stmt = stmt.where(Event.last_ends_at > start, Event.starts_at >= start - dt.timedelta(seconds=longest))
+        stmt = stmt.where(Event.last_ends_at > start)
+        if longest <= LONG_SPAN_SECONDS:
+            stmt = stmt.where(Event.starts_at >= start - dt.timedelta(seconds=longest))
+        else:
+            # A few long series must not widen the scan of every other event: bound the
+            # start by LONG_SPAN and fetch the longer events through ix_events_span_seconds.
+            stmt = stmt.where(
+                or_(Event.starts_at >= start - dt.timedelta(seconds=LONG_SPAN_SECONDS), Event.span_seconds > LONG_SPAN_SECONDS)
+            )
     if query.q:
         pattern = f"%{_escape_like(query.q)}%"
         stmt = stmt.where(
