@@ -30,7 +30,10 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 @event.listens_for(Engine, "begin")
 def _sqlite_on_begin(connection: Connection) -> None:
     if connection.dialect.name == "sqlite":
-        connection.exec_driver_sql("BEGIN")
+        # IMMEDIATE takes the write lock up front: a transaction that read a seat count
+        # cannot be refused (SQLITE_BUSY_SNAPSHOT) when it then writes; readers in WAL
+        # mode are not blocked. Writers queue on busy_timeout instead of failing.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def init_app(app: Flask) -> None:

@@ -36,6 +36,16 @@ def pytest_report_header(config: pytest.Config) -> str:
     return "database: SQLite (TEST_DATABASE_URL not set: PostgreSQL-only tests are skipped)"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip PostgreSQL-only tests, with the reason shown in the summary, when running on SQLite."""
+    if os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql"):
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL: set TEST_DATABASE_URL=postgresql+psycopg://...")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     """The application on a database built from empty by the migrations."""

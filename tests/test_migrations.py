@@ -8,12 +8,13 @@ from scheduler.extensions import db
 
 def test_models_and_migrations_agree(app):
     """Autogenerate against the migrated database finds nothing to do."""
-    with app.app_context(), db.engine.connect() as connection:
+    with app.app_context():
+        connection = db.session.connection()  # the test's own connection (SQLite allows one writer)
         context = MigrationContext.configure(connection, opts={"compare_type": True, "render_as_batch": True})
         assert compare_metadata(context, db.metadata) == []
 
 
 def test_schema_has_every_table(app):
     with app.app_context():
-        tables = set(inspect(db.engine).get_table_names())
+        tables = set(inspect(db.session.connection()).get_table_names())
     assert {"organizations", "users", "memberships", "api_tokens", "events", "event_outcomes", "registrations", "targets", "alembic_version"} <= tables
