@@ -156,3 +156,12 @@ class TestList:
         assert self.titles(client, "month=2024-05") == ["科技活动周"]
         assert self.titles(client, "month=2024-06") == ["科技活动周"]
         assert self.titles(client, "month=2024-07") == []
+
+    def test_long_series_listed_with_the_rest_in_time_order(self, client, orgs, plan):
+        create_event(orgs["xinhui"], publish=True, title="周末研学(全年)", rrule="FREQ=WEEKLY;COUNT=40",
+                     starts_at=dt.datetime(2024, 1, 6, 9, tzinfo=CST), ends_at=dt.datetime(2024, 1, 6, 11, tzinfo=CST))
+        assert self.titles(client, "month=2024-05") == ["周末研学(全年)", "新会研学", "新能源对接会"]
+        assert self.titles(client, "month=2024-05&kind=matchmaking") == ["新能源对接会"]
+        listed = client.get("/api/v1/events?month=2024-06&per_page=1&page=2").json
+        assert (listed["total"], [e["title"] for e in listed["items"]]) == (2, ["开平碉楼科普研学"])
+        assert self.titles(client, "month=2024-12") == []  # the series ended in October

@@ -75,3 +75,9 @@ def test_unexpected_failure_is_json_500_and_saves_nothing(client, app, monkeypat
     response = client.get("/api/v1/events")
     assert response.status_code == 500
     assert response.json["error"]["code"] == "internal_error"
+
+
+def test_oversized_body_is_json_413(client):
+    response = client.post("/api/v1/events/1/registrations", data=b"{" + b" " * (3 * 1024 * 1024) + b"}", content_type="application/json")
+    assert response.status_code == 413
+    assert response.json["error"]["code"] == "request_entity_too_large"

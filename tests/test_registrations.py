@@ -99,3 +99,12 @@ def test_registration_is_rate_limited(client, org, app):
     assert statuses[-1] == 429
     limited = register(client, event, "13900139000")
     assert limited.json["error"]["code"] == "too_many_requests"
+
+
+def test_removing_the_capacity_seats_everyone_waiting(client, org):
+    event = create_event(org, publish=True, capacity=1)
+    for n in range(1, 4):
+        register(client, event, f"1380013800{n}")
+    headers = auth(create_user("editor", org))
+    shown = client.patch(f"/api/v1/events/{event.id}", json={"capacity": None}, headers=headers).json
+    assert (shown["capacity"], shown["registered"], shown["waitlisted"], shown["seats_left"]) == (None, 3, 0, None)

@@ -13,7 +13,7 @@ from typing import Any
 from flask import Blueprint, Response, g, jsonify, request
 from pydantic import BaseModel, ValidationError
 
-from scheduler.api.errors import APIError, Unauthorized, from_validation_error
+from scheduler.api.errors import Unauthorized, UnsupportedMediaType, from_validation_error
 
 
 @dataclass
@@ -41,7 +41,7 @@ OPERATIONS: list[Operation] = []
 def parse_body(model: type[BaseModel]) -> BaseModel:
     """Validate the JSON request body against ``model`` (strict types, unknown fields refused)."""
     if not request.is_json:
-        raise APIError("Send a JSON body with 'Content-Type: application/json'.", code="unsupported_media_type")
+        raise UnsupportedMediaType()
     try:
         return model.model_validate_json(request.get_data() or b"", strict=True)
     except ValidationError as exc:

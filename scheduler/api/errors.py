@@ -45,6 +45,11 @@ class Conflict(APIError):
     message = "The request conflicts with the current state."
 
 
+class UnsupportedMediaType(APIError):
+    status, code = 415, "unsupported_media_type"
+    message = "Send a JSON body with 'Content-Type: application/json'."
+
+
 class Invalid(APIError):
     status, code = 422, "invalid"
     message = "Some fields are invalid."
@@ -76,6 +81,8 @@ def from_validation_error(exc: ValidationError, prefix: str = "") -> APIError:
         if error["type"] == "json_invalid":
             return APIError(f"Malformed JSON: {error['msg']}", code="malformed_json")
         loc = [str(part) for part in error["loc"] if not _is_union_tag(part)]
+        if "field" in error.get("ctx", {}):  # a check across a model's fields names the one it reports on
+            loc.append(str(error["ctx"]["field"]))
         name = ".".join(([prefix] if prefix else []) + loc) or "body"
         message = error["msg"]
         if error["type"] == "extra_forbidden":

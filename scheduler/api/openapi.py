@@ -38,6 +38,8 @@ _STATUS_TEXT = {
     403: "Not allowed for this user",
     404: "Not found",
     409: "Conflicts with the current state",
+    413: "Body too large",
+    415: "Not a JSON body",
     422: "Invalid fields",
     429: "Too many requests",
 }
@@ -92,8 +94,10 @@ def _operation(spec: APISpec, op: Operation, prefix: str) -> tuple[str, dict[str
     else:
         responses[str(op.status)] = {"description": "Success, no content"}
     codes = set(op.errors)
-    if op.body is not None or op.query is not None:
-        codes |= {400, 422}
+    if op.body is not None:
+        codes |= {400, 413, 415, 422}
+    if op.query is not None:
+        codes |= {422}
     if op.auth == "required":
         codes |= {401, 403}
     if params and any(p["in"] == "path" for p in params):

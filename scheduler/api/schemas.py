@@ -4,9 +4,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 T = TypeVar("T")
+D = TypeVar("D", dt.date, dt.datetime)
+
+#: Years a date sent to the API may fall in: the plan's years with room to spare, and far
+#: enough from year 1 and 9999 that time-zone and day arithmetic on them cannot overflow.
+SUPPORTED_YEARS = range(1900, 2200)
 
 
 def _split_csv(value: Any) -> Any:
@@ -22,13 +27,45 @@ def _split_csv(value: Any) -> Any:
 CsvList = Annotated[list[T], BeforeValidator(_split_csv)]
 
 
-class Body(BaseModel):
+def within_supported_years(value: D) -> D:
+    """Refuse a date or time outside :data:`SUPPORTED_YEARS` (use as an ``AfterValidator``)."""
+    if value.year not in SUPPORTED_YEARS:
+        raise ValueError(f"give a year between {SUPPORTED_YEARS.start} and {SUPPORTED_YEARS.stop - 1}")
+    return value
+
+
+def _has_nul(value: Any) -> bool:
+    """Whether a string anywhere in ``value`` (in lists and dicts, keys included) holds a NUL character."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
+class _Input(BaseModel):
+    """Base of what clients send: no text with NUL characters, anywhere.
+
+    PostgreSQL cannot store them (SQLite can), so they are refused alike on every database.
+    """
+
+    @field_validator("*")  # after parsing: a "before" validator would turn strict JSON parsing into Python's
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if _has_nul(value):
+            raise ValueError("text must not contain NUL characters")
+        return value
+
+
+class Body(_Input):
     """Base of request bodies: unknown fields are refused."""
 
     model_config = ConfigDict(extra="forbid")
 
 
-class Query(BaseModel):
+class Query(_Input):
     """Base of query-string models: unknown parameters are refused."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)

@@ -10,14 +10,19 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import (
+    AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from scheduler.api.errors import from_validation_error
+from scheduler.api.schemas import within_supported_years
 
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
 Count = Annotated[int, Field(ge=0, le=10_000_000)]
 ClockTime = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
+Moment = Annotated[AwareDatetime, AfterValidator(within_supported_years)]
 
 
 class Kind(StrEnum):
@@ -47,6 +52,11 @@ class _Details(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _cross_field_error(field: str, message: str) -> PydanticCustomError:
+    """An error of a check across fields, naming the ``field`` it is reported on (see ``from_validation_error``)."""
+    return PydanticCustomError("value_error", message, {"field": field})
+
+
 class CarnivalDetails(_Details):
     """科普嘉年华: an open science fair."""
 
@@ -60,10 +70,16 @@ class TechWeekSession(_Details):
     """One session of the science & technology week programme."""
 
     title: ShortText
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime | None = None
+    starts_at: Moment
+    ends_at: Moment | None = None
     venue: ShortText | None = None
     county: ShortText | None = None
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> TechWeekSession:
+        if self.ends_at is not None and self.ends_at <= self.starts_at:
+            raise _cross_field_error("ends_at", "the end must come after the start")
+        return self
 
 
 class TechWeekDetails(_Details):
@@ -85,7 +101,7 @@ class StudyTourDetails(_Details):
     """科普研学游: a guided tour to labs and science bases, often for students."""
 
     meeting_point: ShortText
-    meeting_time: AwareDatetime | None = None
+    meeting_time: Moment | None = None
     age_min: Annotated[int, Field(ge=0, le=120)] | None = None
     age_max: Annotated[int, Field(ge=0, le=120)] | None = None
     itinerary: Annotated[list[ItineraryStop], Field(max_length=50)] = []
@@ -93,7 +109,7 @@ class StudyTourDetails(_Details):
     @model_validator(mode="after")
     def _ages_in_order(self) -> StudyTourDetails:
         if self.age_min is not None and self.age_max is not None and self.age_min > self.age_max:
-            raise ValueError("age_min must not be above age_max")
+            raise _cross_field_error("age_min", "age_min must not be above age_max")
         return self
 
 
@@ -108,18 +124,23 @@ class MatchmakingDetails(_Details):
 class ContestDetails(_Details):
     """"科技杯" 双创大赛: an innovation & entrepreneurship contest with stages."""
 
-    registration_deadline: AwareDatetime
-    preliminary_at: AwareDatetime | None = None
-    final_at: AwareDatetime
-    award_ceremony_at: AwareDatetime | None = None
+    registration_deadline: Moment
+    preliminary_at: Moment | None = None
+    final_at: Moment
+    award_ceremony_at: Moment | None = None
     tracks: Annotated[list[ShortText], Field(max_length=50)] = []
 
     @model_validator(mode="after")
     def _stages_in_order(self) -> ContestDetails:
-        stages = [self.registration_deadline, self.preliminary_at, self.final_at, self.award_ceremony_at]
-        present = [s for s in stages if s is not None]
-        if present != sorted(present):
-            raise ValueError("stages must be in order: registration deadline, preliminary, final, award ceremony")
+        latest: tuple[str, AwareDatetime] | None = None
+        for name in ("registration_deadline", "preliminary_at", "final_at", "award_ceremony_at"):
+            when = getattr(self, name)
+            if when is None:
+                continue
+            if latest is not None and when < latest[1]:
+                order = "registration deadline, preliminary, final, award ceremony"
+                raise _cross_field_error(name, f"{name} must not come before {latest[0]}: the stages go {order}")
+            latest = (name, when)
         return self
 
 

@@ -108,26 +108,29 @@ def update_event(event: Event, changes: dict[str, Any], *, org: Organization | N
     """Apply ``changes`` (field → new value, only the fields sent) to an event.
 
     Returns the scheduling fields that changed, as (old, new). A cancelled or
-    completed event is not edited (409).
+    completed event is not edited (409). Every change is checked before any is
+    made, so a refused update leaves the event as it was.
     """
     if event.status in (Status.CANCELLED, Status.COMPLETED):
         raise Conflict(f"A {event.status} event cannot be edited.", code="not_editable")
+    details = validate_details(Kind(event.kind), changes["details"]) if "details" in changes else None
     before = _snapshot(event)
-    if org is not None:
-        event.org = org
-    if "details" in changes:
-        event.details = validate_details(Kind(event.kind), changes["details"])
-    if "reminders" in changes:
-        event.reminder_offsets = changes["reminders"]
     if {"starts_at", "ends_at", "all_day", "timezone", "rrule"} & changes.keys():
         start = changes.get("starts_at", event.starts_at)
         end = changes["ends_at"] if "ends_at" in changes else _keep_duration(event, changes.get("starts_at"))
         tz_name = changes.get("timezone") or event.timezone
+        # checks the times first and changes the event only when they are valid
         _set_times(event, start, end, changes.get("all_day", event.all_day), tz_name, changes.get("rrule", event.rrule))
+    if org is not None:
+        event.org = org
+    if details is not None:
+        event.details = details
+    if "reminders" in changes:
+        event.reminder_offsets = changes["reminders"]
     for name in _PLAIN_FIELDS:
         if name in changes:
             setattr(event, name, changes[name])
-    if event.capacity is not None and "capacity" in changes:
+    if "capacity" in changes:  # more seats, or none limited any more: the waitlist moves up
         from scheduler.registrations.operations import fill_free_seats  # registrations depend on events
 
 

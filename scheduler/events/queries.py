@@ -5,21 +5,23 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import Select, false, func, or_, select
+from sqlalchemy import Select, false, func, or_, select, union_all
+from sqlalchemy.orm import aliased
 
 from scheduler.api.errors import Invalid, NotFound
 from scheduler.auth.models import User
 from scheduler.auth.permissions import readable_org_ids
 from scheduler.events.models import Event, Status
 from scheduler.events.schemas import EventListQuery
+from scheduler.events.times import MAX_SPAN
 from scheduler.extensions import db
 from scheduler.orgs.models import Organization
 from scheduler.orgs.queries import county_org_ids, subtree_ids
 from scheduler.util.time import UTC
 
 
-#: Events spanning more than this (long series) are found by span, not by the start bound.
-LONG_SPAN_SECONDS = 31 * 24 * 3600
+#: Events longer than this (long series) are listed through the span index, apart from the rest.
+LONG_SPAN = dt.timedelta(days=31)
 
 
 def visible(stmt: Select, user: User | None) -> Select:
@@ -31,8 +33,14 @@ def visible(stmt: Select, user: User | None) -> Select:
     return stmt.where(or_(Event.status != Status.DRAFT.value, drafts_ok))
 
 
+#: The largest id a row can have (PostgreSQL ``integer``): a larger one in a URL is simply not found.
+MAX_ID = 2**31 - 1
+
+
 def get_visible_event(event_id: int, user: User | None) -> Event:
     """Return the event, or raise 404 when it does not exist or is a draft the user may not see."""
+    if not 0 < event_id <= MAX_ID:  # the database would refuse to compare the id
+        raise NotFound("No such event.")
     event = db.session.scalar(visible(select(Event).where(Event.id == event_id), user))
     if event is None:
         raise NotFound("No such event.")
@@ -91,19 +99,6 @@ def filtered(query: EventListQuery, user: User | None) -> Select:
         raise Invalid(fields={"to": "The end of the range must come after its start."})
     if end is not None:
         stmt = stmt.where(Event.starts_at < end)
-    if start is not None:
-        # Overlap with the range; no event spans more than the longest one stored, so
-        # bounding the start too keeps the scan on the (kind|org|status, starts_at) index short.
-        longest = db.session.scalar(select(func.max(Event.span_seconds))) or 0
-        stmt = stmt.where(Event.last_ends_at > start)
-        if longest <= LONG_SPAN_SECONDS:
-            stmt = stmt.where(Event.starts_at >= start - dt.timedelta(seconds=longest))
-        else:
-            # A few long series must not widen the scan of every other event: bound the
-            # start by LONG_SPAN and fetch the longer events through ix_events_span_seconds.
-            stmt = stmt.where(
-                or_(Event.starts_at >= start - dt.timedelta(seconds=LONG_SPAN_SECONDS), Event.span_seconds > LONG_SPAN_SECONDS)
-            )
     if query.q:
         pattern = f"%{_escape_like(query.q)}%"
         stmt = stmt.where(
@@ -113,7 +108,34 @@ def filtered(query: EventListQuery, user: User | None) -> Select:
                 Event.venue.ilike(pattern, escape="\\"),
             )
         )
+    if start is not None:
+        return _overlapping(stmt.where(Event.last_ends_at > start), start, end)
     return stmt.order_by(Event.starts_at, Event.id)
+
+
+def _overlapping(stmt: Select, start: dt.datetime, end: dt.datetime | None) -> Select:
+    """Order ``stmt`` (already limited to events ending after ``start``) with a short index scan.
+
+    An event overlapping the range started at most its span before ``start``; bounding
+    the start keeps the scan on the (kind|org|status, starts_at) indexes short. The few
+    events longer than :data:`LONG_SPAN` (long series) would widen that bound for every
+    query, so they are looked up apart, through the ``span_seconds`` index, and merged in.
+    """
+    longest = dt.timedelta(seconds=db.session.scalar(select(func.max(Event.span_seconds))) or 0)
+    if longest <= LONG_SPAN:
+        return stmt.where(Event.starts_at >= start - longest).order_by(Event.starts_at, Event.id)
+    # A two-sided range on span_seconds, and nothing a kind/org index could serve, so
+    # every planner takes the span index (SQLite would otherwise walk ix_events_kind_starts).
+    spans = Event.span_seconds.between(int(LONG_SPAN.total_seconds()) + 1, int(MAX_SPAN.total_seconds()))
+    long_ids = list(db.session.scalars(
+        select(Event.id).where(spans, Event.last_ends_at > start, *([Event.starts_at < end] if end is not None else []))
+    ))
+    short = stmt.where(Event.starts_at >= start - LONG_SPAN)
+    if not long_ids:
+        return short.order_by(Event.starts_at, Event.id)
+    both = union_all(short.where(Event.id.not_in(long_ids)), stmt.where(Event.id.in_(long_ids))).subquery()
+    merged = aliased(Event, both)
+    return select(merged).order_by(merged.starts_at, merged.id)
 
 
 def list_events(query: EventListQuery, user: User | None) -> tuple[list[Event], int]:

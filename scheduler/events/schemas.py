@@ -4,9 +4,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Union
 
-from pydantic import AwareDatetime, Field, PlainValidator, StringConstraints, TypeAdapter, ValidationError, field_validator
+from pydantic import (
+    AfterValidator, AwareDatetime, Field, PlainValidator, StringConstraints, TypeAdapter, ValidationError, field_validator,
+)
 
-from scheduler.api.schemas import Body, CsvList, Out, Page, PageQuery
+from scheduler.api.schemas import SUPPORTED_YEARS, Body, CsvList, Out, Page, PageQuery, within_supported_years
 from scheduler.events.kinds import KINDS, Kind
 from scheduler.events.models import Status
 
@@ -19,7 +21,18 @@ TimeZoneName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 RRuleText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 Capacity = Annotated[int, Field(ge=0, le=1_000_000)]
 #: ``2024-05-18T14:30:00+08:00``, or a plain date for all-day events.
-EventTime = AwareDatetime | dt.date
+EventTime = Annotated[AwareDatetime | dt.date, AfterValidator(within_supported_years)]
+
+
+def _supported_month(value: str) -> str:
+    """A ``YYYY-MM`` month of one of the supported years."""
+    if int(value[:4]) not in SUPPORTED_YEARS:
+        raise ValueError(f"give a year between {SUPPORTED_YEARS.start} and {SUPPORTED_YEARS.stop - 1}")
+    return value
+
+
+#: ``YYYY-MM``.
+Month = Annotated[str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$"), AfterValidator(_supported_month)]
 
 #: The documented shape of ``details``: one of the kinds' detail models.
 _KindDetails = Union[tuple(info.details for info in KINDS.values())]  # type: ignore[valid-type]
@@ -78,9 +91,8 @@ class _EventFields(Body):
     @classmethod
     def _offsets(cls, value: list[str] | None) -> list[str] | None:
         if value is not None:
-            for text in value:
-                parse_offset(text)
-            if len(set(value)) != len(value):
+            offsets = [parse_offset(text) for text in value]
+            if len(set(offsets)) != len(offsets):  # P1D and PT24H are the same offset
                 raise ValueError("the same offset is listed twice")
         return value
 
@@ -196,7 +208,7 @@ class EventListQuery(PageQuery):
     status: CsvList[Status] | None = None
     from_: EventTime | None = Field(None, alias="from", description="Events still running at or after this time.")
     to: EventTime | None = Field(None, description="Events starting before this time.")
-    month: Annotated[str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")] | None = Field(
+    month: Month | None = Field(
         None, description="YYYY-MM in the application's time zone; combines with from/to."
     )
     q: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = Field(

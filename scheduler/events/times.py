@@ -89,6 +89,11 @@ def parse_rrule(text: str, first_start: dt.datetime) -> rrule:
         raise Invalid(fields={"rrule": "Not an RFC 5545 rule such as FREQ=WEEKLY;COUNT=4."})
     if "COUNT=" not in value and "UNTIL=" not in value:
         raise Invalid(fields={"rrule": "The series must end: give COUNT or UNTIL."})
+    if "COUNT=" in value and "UNTIL=" in value:
+        raise Invalid(fields={"rrule": "Give COUNT or UNTIL, not both."})
+    interval = re.search(r"(?:^|;)INTERVAL=([^;]*)", value)
+    if interval and not (interval[1].isdigit() and int(interval[1]) > 0):
+        raise Invalid(fields={"rrule": "INTERVAL must be a whole number of at least 1."})
     try:
         rule = rrulestr(value, dtstart=first_start)
     except (ValueError, TypeError, KeyError) as exc:
