@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Create the Flask application; ``config`` overrides the environment's settings."""
-    from scheduler import api, auth, cli, database, health
+    from scheduler import api, auth, cli, database, feeds, health, pages
     from scheduler.config import Config
 
     load_dotenv(ROOT / ".env")
@@ -27,6 +27,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     database.init_app(app)
     auth.init_app(app)
     api.init_app(app)
+    feeds.init_app(app)
+    pages.init_app(app)
     health.init_app(app)
     cli.init_app(app)
     return app

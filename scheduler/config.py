@@ -31,6 +31,8 @@ class Config:
         self.TIMEZONE = env("TIMEZONE", "Asia/Shanghai")
         self.SCHEDULER_MODE = env("SCHEDULER_MODE", "embedded")
         self.ADMIN_EMAIL = env("ADMIN_EMAIL", "admin@example.org")
+        #: ORGANIZER address of calendar events (a mailbox that answers, ideally).
+        self.ORGANIZER_EMAIL = env("ORGANIZER_EMAIL", "noreply@example.org")
         self.OUTBOUND_ALLOWLIST = _csv(env("OUTBOUND_ALLOWLIST", ""))
         self.SMS_PROVIDER = env("SMS_PROVIDER", "console")
         self.RATELIMIT_STORAGE_URI = env("RATELIMIT_STORAGE_URI", "memory://")

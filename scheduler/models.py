@@ -1,6 +1,7 @@
 """Imports every domain's models so that metadata (and Alembic) sees all tables."""
 from scheduler.auth.models import ApiToken, Membership, User  # noqa: F401
-from scheduler.events.models import Event, EventOutcome  # noqa: F401
+from scheduler.events.models import Event, EventOutcome, FeedRemoval  # noqa: F401
 from scheduler.orgs.models import Organization  # noqa: F401
 from scheduler.registrations.models import Registration  # noqa: F401
 from scheduler.targets.models import Target  # noqa: F401
+from scheduler.feeds.models import PersonalCalendar  # noqa: F401

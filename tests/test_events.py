@@ -165,3 +165,27 @@ class TestList:
         listed = client.get("/api/v1/events?month=2024-06&per_page=1&page=2").json
         assert (listed["total"], [e["title"] for e in listed["items"]]) == (2, ["开平碉楼科普研学"])
         assert self.titles(client, "month=2024-12") == []  # the series ended in October
+
+
+def test_cancel_one_occurrence_of_a_series(client, orgs, editor):
+    event = client.post("/api/v1/events", json=event_body("xinhui", rrule="FREQ=WEEKLY;COUNT=3"), headers=editor).json
+    url = f"/api/v1/events/{event['id']}/occurrences/cancel"
+    changed = client.post(url, json={"starts_at": "2024-07-13T08:30:00+08:00"}, headers=editor).json
+    assert changed["exdates"] == ["2024-07-13T08:30:00+08:00"]
+    assert changed["sequence"] == event["sequence"] + 1
+    assert client.post(url, json={"starts_at": "2024-07-13T08:30:00+08:00"}, headers=editor).status_code == 409
+    wrong = client.post(url, json={"starts_at": "2024-07-14T08:30:00+08:00"}, headers=editor)
+    assert (wrong.status_code, list(wrong.json["error"]["fields"])) == (422, ["starts_at"])
+    client.post(url, json={"starts_at": "2024-07-06T08:30:00+08:00"}, headers=editor)
+    last = client.post(url, json={"starts_at": "2024-07-20T08:30:00+08:00"}, headers=editor)
+    assert last.json["error"]["code"] == "last_occurrence"
+
+
+def test_delete_drafts_freely_published_only_as_manager(client, orgs, editor):
+    own_editor = auth(create_user("editor", orgs["xinhui"]))
+    draft = client.post("/api/v1/events", json=event_body("xinhui"), headers=own_editor).json
+    assert client.delete(f"/api/v1/events/{draft['id']}", headers=own_editor).status_code == 204
+    assert client.get(f"/api/v1/events/{draft['id']}", headers=own_editor).status_code == 404
+    published = create_event(orgs["xinhui"], publish=True)
+    assert client.delete(f"/api/v1/events/{published.id}", headers=own_editor).status_code == 403
+    assert client.delete(f"/api/v1/events/{published.id}", headers=editor).status_code == 204  # bureau manager

@@ -6,9 +6,12 @@ from scheduler.api.errors import Invalid
 from scheduler.auth.models import Role
 from scheduler.auth.permissions import require_role
 from scheduler.events import operations
+from scheduler.events.models import Status
 from scheduler.events.presenters import present_event, present_events
 from scheduler.events.queries import get_visible_event, list_events
-from scheduler.events.schemas import CancelBody, EventCreate, EventListQuery, EventOut, EventPage, EventUpdate, OutcomeBody
+from scheduler.events.schemas import (
+    CancelBody, EventCreate, EventListQuery, EventOut, EventPage, EventUpdate, OccurrenceCancelBody, OutcomeBody,
+)
 from scheduler.extensions import db
 from scheduler.orgs.models import Organization
 from scheduler.orgs.queries import get_org_by_slug
@@ -81,6 +84,29 @@ def cancel_event(event_id: int, body: CancelBody) -> EventOut:
     operations.cancel_event(event, body.reason)
     db.session.commit()
     return present_event(event)
+
+
+@endpoint(
+    bp, "/events/<int:event_id>/occurrences/cancel", "POST", summary="Cancel one occurrence of a series", tag="events",
+    body=OccurrenceCancelBody, response=EventOut, errors=(409,),
+)
+def cancel_occurrence(event_id: int, body: OccurrenceCancelBody) -> EventOut:
+    """The occurrence leaves the calendars (EXDATE); the rest of the series goes ahead."""
+    event = get_visible_event(event_id, api_user())
+    require_role(api_user(), event.org_id, Role.EDITOR)
+    operations.cancel_occurrence(event, body.starts_at)
+    db.session.commit()
+    return present_event(event)
+
+
+@endpoint(bp, "/events/<int:event_id>", "DELETE", summary="Delete an event", tag="events")
+def delete_event(event_id: int) -> None:
+    """Editors delete drafts; a published, cancelled or completed event needs a manager (prefer cancelling)."""
+    event = get_visible_event(event_id, api_user())
+    needed = Role.EDITOR if event.status == Status.DRAFT else Role.MANAGER
+    require_role(api_user(), event.org_id, needed)
+    operations.delete_event(event)
+    db.session.commit()
 
 
 @endpoint(bp, "/events/<int:event_id>/outcome", "PUT", summary="Record the outcome", tag="events", body=OutcomeBody, response=EventOut, errors=(409,))

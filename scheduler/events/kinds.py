@@ -48,6 +48,19 @@ class Sector(StrEnum):
     OTHER = "other"
 
 
+#: Sector names for people: (Chinese, English).
+SECTOR_NAMES: dict[str, tuple[str, str]] = {
+    Sector.INTELLIGENT_EQUIPMENT: ("智能装备", "Intelligent equipment"),
+    Sector.NEW_ENERGY: ("新能源", "New energy"),
+    Sector.HOME_APPLIANCES: ("家电", "Home appliances"),
+    Sector.NEW_MATERIALS: ("新材料", "New materials"),
+    Sector.BIOMEDICINE: ("生物医药", "Biomedicine"),
+    Sector.DIGITAL_ECONOMY: ("数字经济", "Digital economy"),
+    Sector.MODERN_AGRICULTURE: ("现代农业", "Modern agriculture"),
+    Sector.OTHER: ("其他", "Other"),
+}
+
+
 class _Details(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -57,6 +57,8 @@ class Event(db.Model):
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
     #: RFC 5545 recurrence rule without the ``RRULE:`` prefix; ``None`` for a single event.
     rrule: Mapped[str | None] = mapped_column(String(500))
+    #: Cancelled occurrences of a series: their UTC starts, ISO 8601 (iCalendar EXDATE).
+    exdates: Mapped[list[str]] = mapped_column(JSONType, default=list)
     status: Mapped[str] = mapped_column(String(16), default=Status.DRAFT.value)
     capacity: Mapped[int | None] = mapped_column(Integer)
     #: Kind-specific fields, validated by the kind's model in :mod:`scheduler.events.kinds`.
@@ -68,9 +70,11 @@ class Event(db.Model):
     cancel_reason: Mapped[str | None] = mapped_column(String(500))
     published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    #: Where an imported event came from (file name or URL); ``None`` when created here.
+    import_source: Mapped[str | None] = mapped_column(String(500))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=now)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=now)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=now, index=True)
 
     org: Mapped[Organization] = relationship(lazy="joined")
     outcome: Mapped[EventOutcome | None] = relationship(back_populates="event", lazy="selectin", cascade="all, delete-orphan")
@@ -96,3 +100,18 @@ class EventOutcome(db.Model):
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
     event: Mapped[Event] = relationship(back_populates="outcome")
+
+
+class FeedRemoval(db.Model):
+    """An event that left the feeds of an organization and kind (deleted, or moved away).
+
+    Feeds take their Last-Modified from these too, so a subscriber learns of the removal.
+    """
+
+    __tablename__ = "feed_removals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uid: Mapped[str] = mapped_column(String(255))
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    removed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=now, index=True)

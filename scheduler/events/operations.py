@@ -10,15 +10,15 @@ from sqlalchemy import select
 from scheduler.api.errors import Conflict, Invalid
 from scheduler.auth.models import User
 from scheduler.events.kinds import KINDS, Kind, validate_details
-from scheduler.events.models import Event, EventOutcome, Status
-from scheduler.events.times import normalize_times
+from scheduler.events.models import Event, EventOutcome, FeedRemoval, Status
+from scheduler.events.times import normalize_times, occurrence_starts
 from scheduler.extensions import db
 from scheduler.orgs.models import Organization
 from scheduler.util.ids import new_ulid
-from scheduler.util.time import now
+from scheduler.util.time import UTC, now
 
 #: Changing any of these raises the iCalendar SEQUENCE (calendar clients then update their copy).
-SEQUENCE_FIELDS = ("starts_at", "ends_at", "all_day", "timezone", "venue", "address", "rrule", "status")
+SEQUENCE_FIELDS = ("starts_at", "ends_at", "all_day", "timezone", "venue", "address", "rrule", "exdates", "status")
 _PLAIN_FIELDS = ("title", "description", "venue", "address", "latitude", "longitude", "capacity")
 _ACHIEVEMENT_KINDS = (Kind.MATCHMAKING, Kind.CONTEST)
 
@@ -121,7 +121,9 @@ def update_event(event: Event, changes: dict[str, Any], *, org: Organization | N
         tz_name = changes.get("timezone") or event.timezone
         # checks the times first and changes the event only when they are valid
         _set_times(event, start, end, changes.get("all_day", event.all_day), tz_name, changes.get("rrule", event.rrule))
-    if org is not None:
+    if org is not None and org.id != event.org_id:
+        if event.status != Status.DRAFT:
+            db.session.add(FeedRemoval(uid=event.uid, org_id=event.org_id, kind=event.kind, removed_at=now()))
         event.org = org
     if details is not None:
         event.details = details
@@ -160,6 +162,36 @@ def cancel_event(event: Event, reason: str) -> None:
     event.cancel_reason = reason
     event.cancelled_at = now()
     _touch(event, before)
+    db.session.flush()
+
+
+def cancel_occurrence(event: Event, occurrence_start: dt.datetime) -> None:
+    """Cancel one occurrence of a recurring series (an EXDATE); the rest go ahead."""
+    if event.status not in (Status.DRAFT, Status.PUBLISHED):
+        raise Conflict(f"A {event.status} event cannot be changed.", code="not_editable")
+    if not event.rrule:
+        raise Conflict("Only a recurring series has occurrences to cancel; cancel the event instead.", code="not_recurring")
+    start = occurrence_start.astimezone(UTC)
+    starts = occurrence_starts(event.starts_at, event.timezone, event.rrule)
+    if start not in starts:
+        raise Invalid(fields={"starts_at": "No occurrence of the series starts at this time."})
+    stamp = start.isoformat()
+    if stamp in event.exdates:
+        raise Conflict("This occurrence is cancelled already.", code="already_cancelled")
+    remaining = [s for s in starts if s.isoformat() not in event.exdates and s != start]
+    if not remaining:
+        raise Conflict("This is the last occurrence left: cancel the event instead.", code="last_occurrence")
+    before = _snapshot(event)
+    event.exdates = sorted([*event.exdates, stamp])
+    _touch(event, before)
+    db.session.flush()
+
+
+def delete_event(event: Event) -> None:
+    """Delete an event. A draft simply goes; a published one leaves a mark so feeds update."""
+    if event.status != Status.DRAFT:
+        db.session.add(FeedRemoval(uid=event.uid, org_id=event.org_id, kind=event.kind, removed_at=now()))
+    db.session.delete(event)
     db.session.flush()
 
 

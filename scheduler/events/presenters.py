@@ -1,6 +1,7 @@
 """Turning events into their API representation."""
 from __future__ import annotations
 
+import datetime as dt
 from zoneinfo import ZoneInfo
 
 from scheduler.events.kinds import KINDS, Kind
@@ -46,6 +47,7 @@ def _present(event: Event, counts: dict[str, int]) -> EventOut:
         all_day=event.all_day,
         timezone=event.timezone,
         rrule=event.rrule,
+        exdates=[dt.datetime.fromisoformat(stamp).astimezone(tz) for stamp in event.exdates or []],
         status=event.status,
         capacity=event.capacity,
         registered=counts["registered"],

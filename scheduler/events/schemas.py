@@ -129,6 +129,12 @@ class CancelBody(Body):
 Count = Annotated[int, Field(ge=0, le=10_000_000)]
 
 
+class OccurrenceCancelBody(Body):
+    """Which occurrence of the series to cancel."""
+
+    starts_at: Annotated[AwareDatetime, AfterValidator(within_supported_years)] = Field(description="The occurrence's start.")
+
+
 class OutcomeBody(Body):
     """What the event achieved. Achievements apply to matchmaking fairs and contests."""
 
@@ -179,6 +185,7 @@ class EventOut(Out):
     all_day: bool
     timezone: str
     rrule: str | None
+    exdates: list[dt.datetime] = Field(description="Cancelled occurrences of the series (their starts).")
     status: Status
     capacity: int | None
     registered: int

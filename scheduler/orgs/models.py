@@ -40,6 +40,8 @@ class Organization(db.Model):
     #: County slug from :data:`scheduler.orgs.counties.COUNTIES`; ``None`` for city-wide bodies.
     county: Mapped[str | None] = mapped_column(String(32), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=now)
+    #: Names appear in calendar feeds: a rename must refresh them.
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=now, onupdate=now)
 
     parent: Mapped[Organization | None] = relationship(remote_side=[id], back_populates="children")
     children: Mapped[list[Organization]] = relationship(back_populates="parent")

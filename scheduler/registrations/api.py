@@ -10,6 +10,7 @@ from scheduler.auth.models import Role
 from scheduler.auth.permissions import can, require_role
 from scheduler.events.queries import get_visible_event
 from scheduler.extensions import db, limiter
+from scheduler.feeds.api import personal_links
 from scheduler.registrations import operations
 from scheduler.registrations.models import Registration, RegistrationStatus
 from scheduler.registrations.schemas import (
@@ -49,8 +50,12 @@ def create_registration(event_id: int, body: RegistrationCreate) -> Registration
                 Registration.created_at <= registration.created_at,
             )
         ) + 1
+    links = personal_links(registration.phone)
     db.session.commit()
-    return RegistrationCreated(id=registration.id, event_id=event.id, status=registration.status, token=token, waitlist_position=position)
+    return RegistrationCreated(
+        id=registration.id, event_id=event.id, status=registration.status, token=token, waitlist_position=position,
+        calendar=links,
+    )
 
 
 @endpoint(bp, "/registrations/<token>", "DELETE", summary="Cancel a registration", tag="registrations", response=RegistrationCancelled, auth="none", errors=(409,))

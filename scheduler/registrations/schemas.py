@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import Field, StringConstraints
 
 from scheduler.api.schemas import Body, CsvList, Out, Page, PageQuery
+from scheduler.feeds.links import CalendarLinks
 from scheduler.registrations.models import Channel, RegistrationStatus
 
 
@@ -27,6 +28,7 @@ class RegistrationCreated(Out):
     status: RegistrationStatus
     token: str = Field(description="Private: cancels the registration and opens the personal calendar.")
     waitlist_position: int | None
+    calendar: CalendarLinks | None = Field(None, description="The participant's personal calendar (null once revoked).")
 
 
 class RegistrationOut(Out):

@@ -1,0 +1,12 @@
+"""Calendar feeds (iCalendar) and calendar import."""
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Register the feed endpoints."""
+    from scheduler.feeds import views
+
+    app.config.setdefault("ORGANIZER_EMAIL", "noreply@example.org")
+    app.register_blueprint(views.bp)

@@ -1,0 +1,28 @@
+"""A participant's personal calendar: the events they registered for, behind a secret link."""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from scheduler.extensions import db
+from scheduler.util.time import now
+from scheduler.util.types import UTCDateTime
+
+
+class PersonalCalendar(db.Model):
+    """One per phone number. The link's token is derived (HMAC of the phone and
+    ``version`` under the secret key), so it can be shown again to the participant
+    from any of their registrations; only its SHA-256 is stored, for lookup.
+    Revoking clears the hash; re-issuing raises ``version`` (the old link dies).
+    """
+
+    __tablename__ = "personal_calendars"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone: Mapped[str] = mapped_column(String(20), unique=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=now)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())

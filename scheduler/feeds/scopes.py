@@ -1,0 +1,146 @@
+"""Which events a feed shows: every feed is a scope (kinds, organizations, one person)."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, replace
+
+from sqlalchemy import ColumnElement, and_, or_, select
+
+from scheduler.events.kinds import KINDS, Kind
+from scheduler.events.models import Event, FeedRemoval, Status
+from scheduler.extensions import db
+from scheduler.orgs.counties import COUNTIES
+from scheduler.orgs.models import Organization
+from scheduler.orgs.queries import county_org_ids, get_org_by_slug, subtree_ids
+from scheduler.registrations.models import Registration, RegistrationStatus
+
+#: Cancelled events stay in feeds this long after the cancellation, so clients see it.
+CANCELLED_VISIBLE = dt.timedelta(days=30)
+
+
+class UnknownFilter(ValueError):
+    """A filter names a kind or organization that does not exist."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A feed's selection of events and its names."""
+
+    key: str
+    name_zh: str
+    name_en: str
+    kinds: frozenset[str] | None = None
+    org_ids: frozenset[int] | None = None
+    #: Personal calendars: the participant's phone number (E.164).
+    phone: str | None = None
+    event_id: int | None = None
+
+    def conditions(self, at: dt.datetime) -> list[ColumnElement[bool]]:
+        """SQL conditions on ``Event`` for the events this feed shows at ``at``."""
+        shown = or_(
+            Event.status.in_((Status.PUBLISHED.value, Status.COMPLETED.value)),
+            and_(Event.status == Status.CANCELLED.value, Event.cancelled_at >= at - CANCELLED_VISIBLE),
+        )
+        return [shown, *self.static_conditions()]
+
+    def static_conditions(self) -> list[ColumnElement[bool]]:
+        """The conditions that do not depend on time: kinds, organizations, person, event."""
+        conditions: list[ColumnElement[bool]] = []
+        if self.kinds is not None:
+            conditions.append(Event.kind.in_(sorted(self.kinds)))
+        if self.org_ids is not None:
+            conditions.append(Event.org_id.in_(sorted(self.org_ids)))
+        if self.event_id is not None:
+            conditions.append(Event.id == self.event_id)
+        if self.phone is not None:
+            conditions.append(Event.id.in_(select(Registration.event_id).where(*self.registration_conditions())))
+        return conditions
+
+    def registration_conditions(self) -> list[ColumnElement[bool]]:
+        """The participant's registrations that put an event in a personal calendar."""
+        return [
+            Registration.phone == self.phone,
+            Registration.status.in_((RegistrationStatus.REGISTERED.value, RegistrationStatus.WAITLISTED.value)),
+        ]
+
+    def removal_conditions(self) -> list[ColumnElement[bool]] | None:
+        """Conditions on :class:`FeedRemoval` rows that concern this feed (``None``: none can)."""
+        if self.phone is not None or self.event_id is not None:
+            return None  # a personal feed changes through registrations; a lone event has no removals
+        conditions: list[ColumnElement[bool]] = []
+        if self.kinds is not None:
+            conditions.append(FeedRemoval.kind.in_(sorted(self.kinds)))
+        if self.org_ids is not None:
+            conditions.append(FeedRemoval.org_id.in_(sorted(self.org_ids)))
+        return conditions
+
+    def narrowed(self, kinds: list[str], org_slugs: list[str]) -> Scope:
+        """This scope further limited by the ``?kinds=`` and ``?orgs=`` filters."""
+        scope = self
+        if kinds:
+            unknown = set(kinds) - {k.value for k in Kind}
+            if unknown:
+                raise UnknownFilter(f"unknown kind: {', '.join(sorted(unknown))}")
+            wanted = frozenset(kinds)
+            scope = replace(scope, kinds=wanted if scope.kinds is None else scope.kinds & wanted)
+        if org_slugs:
+            ids = set()
+            for slug in org_slugs:
+                org = get_org_by_slug(slug)
+                if org is None:
+                    raise UnknownFilter(f"unknown organization: {slug}")
+                ids.add(org.id)
+            wanted_orgs = frozenset(subtree_ids(ids))
+            scope = replace(scope, org_ids=wanted_orgs if scope.org_ids is None else scope.org_ids & wanted_orgs)
+        if scope is not self:
+            scope = replace(scope, key=f"{self.key}?kinds={','.join(sorted(kinds))}&orgs={','.join(sorted(org_slugs))}")
+        return scope
+
+
+def all_scope() -> Scope:
+    """Every public event."""
+    return Scope("all", "江门科普活动日程", "Jiangmen science & technology events")
+
+
+def kind_scope(kind: str) -> Scope | None:
+    """One kind of event, or ``None`` for an unknown kind."""
+    try:
+        info = KINDS[Kind(kind)]
+    except ValueError:
+        return None
+    return Scope(f"kinds/{kind}", info.name_zh, info.name_en, kinds=frozenset({kind}))
+
+
+def org_scope(slug: str) -> Scope | None:
+    """An organization and everything below it, or ``None``."""
+    org = get_org_by_slug(slug)
+    if org is None:
+        return None
+    return Scope(f"orgs/{slug}", f"{org.name_zh} 科普活动", f"{org.name_en} events", org_ids=frozenset(subtree_ids({org.id})))
+
+
+def county_scope(county: str) -> Scope | None:
+    """The organizations located in one county, or ``None``."""
+    if county not in COUNTIES:
+        return None
+    zh, en = COUNTIES[county]
+    return Scope(f"counties/{county}", f"{zh} 科普活动", f"{en} events", org_ids=frozenset(county_org_ids(county)))
+
+
+def personal_scope(phone: str) -> Scope:
+    """The events one participant registered for."""
+    return Scope(f"personal/{phone}", "我的科普活动", "My science events", phone=phone)
+
+
+def event_scope(event_id: int) -> Scope:
+    """A single event (the "add to calendar" download)."""
+    return Scope(f"events/{event_id}", "科普活动", "Science event", event_id=event_id)
+
+
+def every_public_scope() -> list[Scope]:
+    """All public feeds, for the list of calendars."""
+    scopes = [all_scope()]
+    scopes += [s for k in Kind if (s := kind_scope(k.value))]
+    scopes += [s for slug in db.session.scalars(select(Organization.slug).order_by(Organization.id)) if (s := org_scope(slug))]
+    scopes += [s for c in COUNTIES if (s := county_scope(c))]
+    return scopes

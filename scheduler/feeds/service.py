@@ -1,0 +1,237 @@
+"""Feeds from the database: a cheap fingerprint decides whether anything must be rebuilt.
+
+Per request: one aggregate query (the fingerprint) and, when it matches the cached
+feed, no rendering at all (a 304, or the cached bytes). When something changed, the
+rows are read again, but each event's VEVENT is rendered only if that event changed.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from flask import Flask, current_app
+from sqlalchemy import func, select
+from sqlalchemy.sql import Select
+
+from scheduler.events.kinds import POPULARIZATION_KINDS, Kind
+from scheduler.events.models import Event, FeedRemoval, Status
+from scheduler.events.times import occurrence_starts
+from scheduler.extensions import db
+from scheduler.feeds.ical import CalendarMeta, EventView, Links, render_calendar, render_event
+from scheduler.feeds.scopes import CANCELLED_VISIBLE, Scope
+from scheduler.orgs.models import Organization
+from scheduler.registrations.models import Registration, RegistrationStatus
+from scheduler.targets.models import Target
+from scheduler.targets.progress import compute_progress, year_bounds
+from scheduler.util.cache import LRU
+from scheduler.util.time import UTC, now
+
+_PROGRESS_KINDS = tuple(k.value for k in (*POPULARIZATION_KINDS, Kind.MATCHMAKING))
+_EPOCH = dt.datetime(2000, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Feed:
+    """A rendered feed and its validators."""
+
+    body: bytes
+    etag: str
+    last_modified: dt.datetime
+
+
+@dataclass(frozen=True)
+class ProgressNote:
+    """The calendar description's progress text, and how long it stays true."""
+
+    text: str
+    changed_at: dt.datetime
+    valid_until: dt.datetime
+
+
+class FeedCaches:
+    """Per-application caches: rendered VEVENTs, whole feeds, the progress note."""
+
+    def __init__(self) -> None:
+        self.events: LRU[bytes] = LRU(50_000)
+        self.feeds: LRU[Feed] = LRU(512)
+        self.progress: LRU[ProgressNote] = LRU(16)
+
+
+def caches(app: Flask | None = None) -> FeedCaches:
+    """The application's feed caches."""
+    app = app or current_app
+    return app.extensions.setdefault("feed_caches", FeedCaches())
+
+
+def _max(*values: dt.datetime | None) -> dt.datetime:
+    return max((v for v in values if v is not None), default=_EPOCH)
+
+
+# --- the progress note of the calendar description -------------------------------------------
+
+
+def _progress_fingerprint(year: int) -> tuple[object, ...]:
+    counted = Event.kind.in_(_PROGRESS_KINDS)
+    city = (Target.year == year, Target.org_id.is_(None))
+    return tuple(
+        db.session.execute(
+            select(
+                select(func.count()).select_from(Event).where(counted).scalar_subquery(),
+                select(func.max(Event.updated_at)).where(counted).scalar_subquery(),
+                select(func.count()).select_from(Target).where(*city).scalar_subquery(),
+                select(func.sum(Target.target_value)).where(*city).scalar_subquery(),
+            )
+        ).one()
+    )
+
+
+def progress_note(at: dt.datetime, matchmaking: bool) -> ProgressNote:
+    """``科普活动 3/5 场(另有 2 场已排期)`` for the current year (and the fairs' figures)."""
+    tz = ZoneInfo(current_app.config["TIMEZONE"])
+    year = at.astimezone(tz).year
+    key = (year, matchmaking, _progress_fingerprint(year))
+    cached = caches().progress.get(key)
+    if cached is not None and at < cached.valid_until:
+        return cached
+    targets = {p.target.key: p for p in compute_progress(year, None, at, tz)}
+    lines = []
+    if (p := targets.get("popularization_events")) is not None:
+        lines.append(
+            f"{year}年科普活动 {p.achieved}/{p.target.target_value} 场(另有 {p.scheduled} 场已排期)"
+            f" · Science-popularization events {p.achieved}/{p.target.target_value} ({p.scheduled} more scheduled)"
+        )
+    if matchmaking:
+        parts_zh, parts_en = [], []
+        for key_, zh, en in (("matchmaking_fairs", "对接会", "fairs"), ("achievements_matched", "成功对接", "matched"),
+                             ("achievements_commercialized", "落地转化", "commercialized")):
+            if (p := targets.get(key_)) is not None:
+                parts_zh.append(f"{zh} {p.achieved}/{p.target.target_value} {p.target.unit_zh}")
+                parts_en.append(f"{en} {p.achieved}/{p.target.target_value}")
+        if parts_zh:
+            lines.append("“邑科汇”" + "、".join(parts_zh) + " · Matchmaking: " + ", ".join(parts_en))
+    start, end = year_bounds(year, tz)
+    changed_at, valid_until = _progress_moments(start, end, at)
+    note = ProgressNote("\n".join(lines), changed_at, valid_until)
+    caches().progress.put(key, note)
+    return note
+
+
+def _progress_moments(start: dt.datetime, end: dt.datetime, at: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """When the counts last changed (an edit, or an occurrence starting) and when they next will."""
+    rows = db.session.execute(
+        select(Event.starts_at, Event.timezone, Event.rrule, Event.updated_at).where(
+            Event.kind.in_(_PROGRESS_KINDS), Event.status != Status.DRAFT.value, Event.starts_at < end, Event.last_ends_at > start
+        )
+    ).all()
+    changed, following = _EPOCH, end
+    for starts_at, tz_name, rule, updated_at in rows:
+        changed = max(changed, min(updated_at, at))
+        for occurrence in occurrence_starts(starts_at, tz_name, rule):
+            if occurrence <= at:
+                changed = max(changed, occurrence)
+            elif occurrence < following:
+                following = occurrence
+    return changed, following
+
+
+# --- a feed's fingerprint and its rows --------------------------------------------------------
+
+
+def _fingerprint(scope: Scope, at: dt.datetime) -> dict[str, object]:
+    """Everything that changes the feed's bytes, in one round trip."""
+    shown = scope.conditions(at)
+    columns = {
+        "events": select(func.count()).select_from(Event).where(*shown).scalar_subquery(),
+        "events_changed": select(func.max(Event.updated_at)).where(*shown).scalar_subquery(),
+        "orgs_changed": select(func.max(Organization.updated_at)).scalar_subquery(),
+    }
+    removals = scope.removal_conditions()
+    if removals is not None:
+        expired = [Event.status == Status.CANCELLED.value, Event.cancelled_at < at - CANCELLED_VISIBLE, *scope.static_conditions()]
+        columns["removed"] = select(func.max(FeedRemoval.removed_at)).where(*removals).scalar_subquery()
+        columns["expired_cancellation"] = select(func.max(Event.cancelled_at)).where(*expired).scalar_subquery()
+    if scope.phone is not None:
+        mine = Registration.phone == scope.phone
+        columns["registrations"] = select(func.count()).select_from(Registration).where(*scope.registration_conditions()).scalar_subquery()
+        columns["registered"] = select(func.max(Registration.created_at)).where(mine).scalar_subquery()
+        columns["seated"] = select(func.max(Registration.seated_at)).where(mine).scalar_subquery()
+        columns["unregistered"] = select(func.max(Registration.cancelled_at)).where(mine).scalar_subquery()
+    values = db.session.execute(select(*(c.label(name) for name, c in columns.items()))).one()
+    return dict(values._mapping)
+
+
+_COLUMNS = (
+    Event.id, Event.uid, Event.kind, Event.title, Event.description, Event.venue, Event.address, Event.latitude,
+    Event.longitude, Event.starts_at, Event.ends_at, Event.all_day, Event.timezone, Event.rrule, Event.exdates,
+    Event.status, Event.details, Event.sequence, Event.cancel_reason, Event.created_at, Event.updated_at,
+    Organization.name_zh, Organization.name_en,
+)
+
+
+_VIEW_FIELDS = (*(c.key for c in _COLUMNS[:-2]), "org_name_zh", "org_name_en")
+
+
+def _rows(scope: Scope, at: dt.datetime) -> Select:
+    stmt = select(*_COLUMNS).join(Organization, Event.org_id == Organization.id).where(*scope.conditions(at))
+    if scope.phone is not None:
+        waitlisted = (
+            select(Registration.event_id)
+            .where(Registration.phone == scope.phone, Registration.status == RegistrationStatus.WAITLISTED.value)
+            .scalar_subquery()
+        )
+        stmt = stmt.add_columns(Event.id.in_(waitlisted))
+    return stmt.order_by(Event.starts_at, Event.id)
+
+
+def _last_modified(fingerprint: dict[str, object], progress: ProgressNote | None) -> dt.datetime:
+    """The newest change to what the feed shows, removals and description included."""
+    moments = [v for name, v in fingerprint.items() if isinstance(v, dt.datetime) and name != "expired_cancellation"]
+    expired = fingerprint.get("expired_cancellation")
+    if isinstance(expired, dt.datetime):
+        moments.append(expired + CANCELLED_VISIBLE)  # when the cancelled event dropped out of the feed
+    if progress is not None:
+        moments.append(progress.changed_at)
+    return _max(*moments).replace(microsecond=0)
+
+
+def feed_for(scope: Scope, alarms: tuple[dt.timedelta, ...] = ()) -> Feed:
+    """The feed of ``scope``: from the cache while its fingerprint holds, else rebuilt."""
+    at = now()
+    progress = None if scope.phone is not None or scope.event_id is not None else progress_note(
+        at, matchmaking=scope.kinds == frozenset({Kind.MATCHMAKING.value})
+    )
+    fingerprint = _fingerprint(scope, at)
+    key = (scope, alarms, tuple(fingerprint.items()), progress.text if progress else None)
+    feed = caches().feeds.get(key)
+    if feed is None:
+        feed = _build(scope, alarms, at, progress, _last_modified(fingerprint, progress))
+        caches().feeds.put(key, feed)
+    return feed
+
+
+def _build(scope: Scope, alarms: tuple[dt.timedelta, ...], at: dt.datetime, progress: ProgressNote | None, last_modified: dt.datetime) -> Feed:
+    config = current_app.config
+    base = config["BASE_URL"]
+    organizer = config.get("ORGANIZER_EMAIL", "noreply@example.org")
+    rendered = caches().events
+    chunks, tzids = [], set()
+    for row in db.session.execute(_rows(scope, at)):
+        tentative = bool(row[-1]) if scope.phone is not None else False
+        key = (row.id, row.updated_at, row.name_zh, row.name_en, alarms, tentative, base, organizer)
+        chunk = rendered.get(key)
+        if chunk is None:
+            values = dict(zip(_VIEW_FIELDS, row[: len(_COLUMNS)], strict=True))
+            view = EventView(**{**values, "exdates": tuple(values["exdates"] or ())}, tentative=tentative)
+            chunk = render_event(view, Links(f"{base}/events/{row.id}", organizer), alarms)
+            rendered.put(key, chunk)
+        chunks.append(chunk)
+        if not row.all_day:
+            tzids.add(row.timezone)
+    description = "您报名的科普活动。Events you registered for." if scope.phone else (
+        progress.text if progress and progress.text else "江门市科普与科技活动。Science & technology events in Jiangmen."
+    )
+    meta = CalendarMeta(f"{scope.name_zh} · {scope.name_en}", description, config["TIMEZONE"])
+    body = render_calendar(meta, chunks, tzids)
+    return Feed(body, hashlib.sha256(body).hexdigest()[:40], last_modified)

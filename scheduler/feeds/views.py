@@ -1,0 +1,119 @@
+"""Feed endpoints: ``/calendars/...ics`` with validators and conditional answers."""
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint, Response, abort, render_template, request
+from werkzeug.http import http_date, is_resource_modified
+
+from scheduler.api.errors import NotFound
+from scheduler.events.queries import get_visible_event
+from scheduler.events.schemas import parse_offset
+from scheduler.feeds import scopes
+from scheduler.feeds.links import subscribe_links
+from scheduler.feeds.personal import phone_for_token
+from scheduler.feeds.service import feed_for
+from scheduler.util.urls import absolute_url
+
+bp = Blueprint("feeds", __name__)
+
+MAX_ALARMS = 5
+
+
+def _plain(status: int, message: str) -> Response:
+    return Response(message + "\n", status=status, content_type="text/plain; charset=utf-8")
+
+
+def _alarms() -> tuple[dt.timedelta, ...]:
+    """``?alarm=PT1H&alarm=P1D``: reminders the subscriber asked for (bad values → 400)."""
+    values = request.args.getlist("alarm")
+    if len(values) > MAX_ALARMS:
+        abort(_plain(400, f"At most {MAX_ALARMS} alarms."))
+    offsets = set()
+    for value in values:
+        try:
+            offsets.add(parse_offset(value.strip()))
+        except ValueError as exc:
+            abort(_plain(400, f"alarm: {exc}"))
+    return tuple(sorted(offsets))
+
+
+def _csv(name: str) -> list[str]:
+    return [part.strip() for value in request.args.getlist(name) for part in value.split(",") if part.strip()]
+
+
+def _serve(scope: scopes.Scope | None, personal: bool = False) -> Response:
+    if scope is None:
+        return _plain(404, "No such calendar.")
+    try:
+        scope = scope.narrowed(_csv("kinds"), _csv("orgs"))
+    except scopes.UnknownFilter as exc:
+        return _plain(400, str(exc))
+    feed = feed_for(scope, _alarms())
+    headers = {
+        "ETag": f'"{feed.etag}"',
+        "Last-Modified": http_date(feed.last_modified),
+        "Cache-Control": ("private" if personal else "public") + ", max-age=300",
+    }
+    if not is_resource_modified(request.environ, etag=feed.etag, last_modified=feed.last_modified):
+        return Response(status=304, headers=headers)
+    response = Response(feed.body, content_type="text/calendar; charset=utf-8", headers=headers)
+    response.headers["Content-Disposition"] = 'inline; filename="calendar.ics"'
+    return response
+
+
+@bp.get("/calendars/all.ics")
+def all_events() -> Response:
+    """Every public event."""
+    return _serve(scopes.all_scope())
+
+
+@bp.get("/calendars/kinds/<kind>.ics")
+def by_kind(kind: str) -> Response:
+    """One kind of event."""
+    return _serve(scopes.kind_scope(kind))
+
+
+@bp.get("/calendars/orgs/<slug>.ics")
+def by_org(slug: str) -> Response:
+    """An organization and those below it."""
+    return _serve(scopes.org_scope(slug))
+
+
+@bp.get("/calendars/counties/<county>.ics")
+def by_county(county: str) -> Response:
+    """The organizations of one county."""
+    return _serve(scopes.county_scope(county))
+
+
+@bp.get("/calendars/personal/<token>.ics")
+def personal(token: str) -> Response:
+    """The events one participant registered for; waitlisted ones are TENTATIVE."""
+    phone = phone_for_token(token)
+    return _serve(scopes.personal_scope(phone) if phone else None, personal=True)
+
+
+@bp.get("/events/<int:event_id>.ics")
+def single_event(event_id: int) -> Response:
+    """One event, to add to a calendar."""
+    try:
+        get_visible_event(event_id, None)
+    except NotFound:
+        return _plain(404, "No such event.")
+    return _serve(scopes.event_scope(event_id))
+
+
+def feed_url(scope: scopes.Scope) -> str:
+    """The absolute URL of a public feed."""
+    kind, _, rest = scope.key.partition("/")
+    if kind == "all":
+        return absolute_url("feeds.all_events")
+    endpoint = {"kinds": ("feeds.by_kind", "kind"), "orgs": ("feeds.by_org", "slug"), "counties": ("feeds.by_county", "county")}[kind]
+    return absolute_url(endpoint[0], **{endpoint[1]: rest})
+
+
+@bp.get("/calendars")
+def calendar_list() -> str:
+    """Every public feed with its subscribe links."""
+    feeds = [(scope, subscribe_links(feed_url(scope))) for scope in scopes.every_public_scope()]
+    return render_template("calendars.html", feeds=feeds)

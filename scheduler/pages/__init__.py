@@ -1,0 +1,11 @@
+"""Server-rendered public pages."""
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Register the public pages."""
+    from scheduler.pages import views
+
+    app.register_blueprint(views.bp)
