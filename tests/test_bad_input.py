@@ -677,7 +677,9 @@ ACCESS_CASES = [
     ),
     pytest.param("editor", f"GET /events/{BIG_ID}", None, 404, "not_found", id="read-id-beyond-integer"),
     pytest.param("editor", f"POST /events/{BIG_ID}/cancel", {"reason": "x"}, 404, "not_found", id="cancel-id-beyond-integer"),
-    pytest.param("editor", "DELETE /events/{draft}", None, 405, "method_not_allowed", id="delete-event-not-allowed"),
+    pytest.param("editor", "DELETE /events/{published}", None, 403, "forbidden", id="delete-published-as-editor"),
+    pytest.param("other", "DELETE /events/{draft}", None, 404, "not_found", id="delete-another-orgs-draft"),
+    pytest.param("editor", "PUT /events/{draft}", {"title": "x"}, 405, "method_not_allowed", id="put-event-not-allowed"),
     pytest.param("editor", "POST /nothing-here", {}, 404, "not_found", id="unknown-path"),
 ]
 
