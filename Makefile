@@ -19,8 +19,15 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.installed
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
+# Mozilla's ical.js, one of the independent parsers the tests check feeds with (needs npm;
+# without it those checks are skipped and say so).
+tests/js/node_modules/.installed: tests/js/package.json tests/js/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix tests/js --no-audit --no-fund --silent && touch $@; \
+	else echo "npm not found: the ical.js checks will be skipped"; fi
+
 install: $(VENV)/.installed
-install-dev: $(VENV)/.installed-dev
+install-dev: $(VENV)/.installed-dev tests/js/node_modules/.installed
 
 ## run: create the venv, migrate the SQLite database, load the demo plan once, serve on :5000
 run: install
@@ -40,6 +47,7 @@ test: install-dev
 ## bench: the benchmarks in bench/ (never part of `make test`)
 bench: install-dev
 	$(BIN)/python -m bench.api $(BENCH_ARGS)
+	$(BIN)/python -m bench.feeds $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
