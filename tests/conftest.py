@@ -102,6 +102,12 @@ def _fresh_limits(app: Flask) -> None:
     limiter.reset()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_feed_caches(app: Flask) -> None:
+    """Each test's rolled-back data reuses the same feed versions: start with empty caches."""
+    app.extensions.pop("feed_caches", None)
+
+
 class Clock:
     """The injected clock: tests set and move time instead of sleeping."""
 

@@ -6,7 +6,7 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Register the feed endpoints."""
-    from scheduler.feeds import views
+    from scheduler.feeds import versioning, views  # noqa: F401  (versioning registers its flush hook)
 
     app.config.setdefault("ORGANIZER_EMAIL", "noreply@example.org")
     app.register_blueprint(views.bp)

@@ -26,3 +26,16 @@ class PersonalCalendar(db.Model):
     token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=now)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class FeedVersion(db.Model):
+    """A counter raised in the same transaction as every change that feeds show.
+
+    Feeds cache their bytes per version: one indexed read tells whether anything changed,
+    on any machine, whatever the clocks say (see :mod:`scheduler.feeds.versioning`).
+    """
+
+    __tablename__ = "feed_versions"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)

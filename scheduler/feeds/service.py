@@ -1,8 +1,10 @@
-"""Feeds from the database: a cheap fingerprint decides whether anything must be rebuilt.
+"""Feeds from the database: one small read decides whether anything must be rebuilt.
 
-Per request: one aggregate query (the fingerprint) and, when it matches the cached
-feed, no rendering at all (a 304, or the cached bytes). When something changed, the
-rows are read again, but each event's VEVENT is rendered only if that event changed.
+Every change a feed shows raises the feeds' version in its own transaction
+(:mod:`scheduler.feeds.versioning`). Per request: read the version; while it and the
+clock leave the cached feed valid, answer from the cache (a 304, or the cached bytes).
+Otherwise the rows are read again, but each event's VEVENT is re-rendered only if
+that event changed.
 """
 from __future__ import annotations
 
@@ -21,15 +23,16 @@ from scheduler.events.times import occurrence_starts
 from scheduler.extensions import db
 from scheduler.feeds.ical import CalendarMeta, EventView, Links, render_calendar, render_event
 from scheduler.feeds.scopes import CANCELLED_VISIBLE, Scope
+from scheduler.feeds.versioning import current_version
 from scheduler.orgs.models import Organization
 from scheduler.registrations.models import Registration, RegistrationStatus
-from scheduler.targets.models import Target
 from scheduler.targets.progress import compute_progress, year_bounds
 from scheduler.util.cache import LRU
 from scheduler.util.time import UTC, now
 
 _PROGRESS_KINDS = tuple(k.value for k in (*POPULARIZATION_KINDS, Kind.MATCHMAKING))
 _EPOCH = dt.datetime(2000, 1, 1, tzinfo=UTC)
+_FAR = dt.datetime(9000, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,16 @@ class ProgressNote:
     text: str
     changed_at: dt.datetime
     valid_until: dt.datetime
+    version: int
+
+
+@dataclass(frozen=True)
+class CachedFeed:
+    """A feed as built at ``version``, good until ``valid_until`` (time alone changes feeds too)."""
+
+    feed: Feed
+    version: int
+    valid_until: dt.datetime
 
 
 class FeedCaches:
@@ -55,7 +68,7 @@ class FeedCaches:
 
     def __init__(self) -> None:
         self.events: LRU[bytes] = LRU(50_000)
-        self.feeds: LRU[Feed] = LRU(512)
+        self.feeds: LRU[CachedFeed] = LRU(512)
         self.progress: LRU[ProgressNote] = LRU(16)
 
 
@@ -72,28 +85,13 @@ def _max(*values: dt.datetime | None) -> dt.datetime:
 # --- the progress note of the calendar description -------------------------------------------
 
 
-def _progress_fingerprint(year: int) -> tuple[object, ...]:
-    counted = Event.kind.in_(_PROGRESS_KINDS)
-    city = (Target.year == year, Target.org_id.is_(None))
-    return tuple(
-        db.session.execute(
-            select(
-                select(func.count()).select_from(Event).where(counted).scalar_subquery(),
-                select(func.max(Event.updated_at)).where(counted).scalar_subquery(),
-                select(func.count()).select_from(Target).where(*city).scalar_subquery(),
-                select(func.sum(Target.target_value)).where(*city).scalar_subquery(),
-            )
-        ).one()
-    )
-
-
-def progress_note(at: dt.datetime, matchmaking: bool) -> ProgressNote:
+def progress_note(at: dt.datetime, matchmaking: bool, version: int) -> ProgressNote:
     """``科普活动 3/5 场(另有 2 场已排期)`` for the current year (and the fairs' figures)."""
     tz = ZoneInfo(current_app.config["TIMEZONE"])
     year = at.astimezone(tz).year
-    key = (year, matchmaking, _progress_fingerprint(year))
+    key = (year, matchmaking)
     cached = caches().progress.get(key)
-    if cached is not None and at < cached.valid_until:
+    if cached is not None and cached.version == version and at < cached.valid_until:
         return cached
     targets = {p.target.key: p for p in compute_progress(year, None, at, tz)}
     lines = []
@@ -113,7 +111,7 @@ def progress_note(at: dt.datetime, matchmaking: bool) -> ProgressNote:
             lines.append("“邑科汇”" + "、".join(parts_zh) + " · Matchmaking: " + ", ".join(parts_en))
     start, end = year_bounds(year, tz)
     changed_at, valid_until = _progress_moments(start, end, at)
-    note = ProgressNote("\n".join(lines), changed_at, valid_until)
+    note = ProgressNote("\n".join(lines), changed_at, valid_until, version)
     caches().progress.put(key, note)
     return note
 
@@ -139,13 +137,14 @@ def _progress_moments(start: dt.datetime, end: dt.datetime, at: dt.datetime) -> 
 # --- a feed's fingerprint and its rows --------------------------------------------------------
 
 
-def _fingerprint(scope: Scope, at: dt.datetime) -> dict[str, object]:
-    """Everything that changes the feed's bytes, in one round trip."""
+def _change_moments(scope: Scope, at: dt.datetime) -> dict[str, dt.datetime | None]:
+    """When what the feed shows last changed, by source (for Last-Modified), in one round trip."""
     shown = scope.conditions(at)
     columns = {
-        "events": select(func.count()).select_from(Event).where(*shown).scalar_subquery(),
         "events_changed": select(func.max(Event.updated_at)).where(*shown).scalar_subquery(),
         "orgs_changed": select(func.max(Organization.updated_at)).scalar_subquery(),
+        # the cancelled event that will drop out next (the feed changes then by itself)
+        "next_drop_out": select(func.min(Event.cancelled_at)).where(*shown, Event.status == Status.CANCELLED.value).scalar_subquery(),
     }
     removals = scope.removal_conditions()
     if removals is not None:
@@ -154,7 +153,6 @@ def _fingerprint(scope: Scope, at: dt.datetime) -> dict[str, object]:
         columns["expired_cancellation"] = select(func.max(Event.cancelled_at)).where(*expired).scalar_subquery()
     if scope.phone is not None:
         mine = Registration.phone == scope.phone
-        columns["registrations"] = select(func.count()).select_from(Registration).where(*scope.registration_conditions()).scalar_subquery()
         columns["registered"] = select(func.max(Registration.created_at)).where(mine).scalar_subquery()
         columns["seated"] = select(func.max(Registration.seated_at)).where(mine).scalar_subquery()
         columns["unregistered"] = select(func.max(Registration.cancelled_at)).where(mine).scalar_subquery()
@@ -185,29 +183,34 @@ def _rows(scope: Scope, at: dt.datetime) -> Select:
     return stmt.order_by(Event.starts_at, Event.id)
 
 
-def _last_modified(fingerprint: dict[str, object], progress: ProgressNote | None) -> dt.datetime:
+def _last_modified(moments: dict[str, dt.datetime | None], progress: ProgressNote | None) -> dt.datetime:
     """The newest change to what the feed shows, removals and description included."""
-    moments = [v for name, v in fingerprint.items() if isinstance(v, dt.datetime) and name != "expired_cancellation"]
-    expired = fingerprint.get("expired_cancellation")
-    if isinstance(expired, dt.datetime):
-        moments.append(expired + CANCELLED_VISIBLE)  # when the cancelled event dropped out of the feed
+    values = [v for name, v in moments.items() if name not in ("expired_cancellation", "next_drop_out")]
+    if moments.get("expired_cancellation") is not None:
+        values.append(moments["expired_cancellation"] + CANCELLED_VISIBLE)  # when it dropped out of the feed
     if progress is not None:
-        moments.append(progress.changed_at)
-    return _max(*moments).replace(microsecond=0)
+        values.append(progress.changed_at)
+    return _max(*values).replace(microsecond=0)
 
 
 def feed_for(scope: Scope, alarms: tuple[dt.timedelta, ...] = ()) -> Feed:
-    """The feed of ``scope``: from the cache while its fingerprint holds, else rebuilt."""
+    """The feed of ``scope``: from the cache while nothing changed, else rebuilt."""
     at = now()
-    progress = None if scope.phone is not None or scope.event_id is not None else progress_note(
-        at, matchmaking=scope.kinds == frozenset({Kind.MATCHMAKING.value})
+    version = current_version(db.session)
+    key = (scope, alarms)
+    cached = caches().feeds.get(key)
+    if cached is not None and cached.version == version and at < cached.valid_until:
+        return cached.feed
+    progress = None
+    if scope.phone is None and scope.event_id is None:
+        progress = progress_note(at, matchmaking=scope.kinds == frozenset({Kind.MATCHMAKING.value}), version=version)
+    moments = _change_moments(scope, at)
+    valid_until = min(
+        progress.valid_until if progress else _FAR,
+        moments["next_drop_out"] + CANCELLED_VISIBLE if moments["next_drop_out"] else _FAR,
     )
-    fingerprint = _fingerprint(scope, at)
-    key = (scope, alarms, tuple(fingerprint.items()), progress.text if progress else None)
-    feed = caches().feeds.get(key)
-    if feed is None:
-        feed = _build(scope, alarms, at, progress, _last_modified(fingerprint, progress))
-        caches().feeds.put(key, feed)
+    feed = _build(scope, alarms, at, progress, _last_modified(moments, progress))
+    caches().feeds.put(key, CachedFeed(feed, version, valid_until))
     return feed
 
 
@@ -219,7 +222,7 @@ def _build(scope: Scope, alarms: tuple[dt.timedelta, ...], at: dt.datetime, prog
     chunks, tzids = [], set()
     for row in db.session.execute(_rows(scope, at)):
         tentative = bool(row[-1]) if scope.phone is not None else False
-        key = (row.id, row.updated_at, row.name_zh, row.name_en, alarms, tentative, base, organizer)
+        key = (row.id, row.updated_at, row.sequence, row.status, row.name_zh, row.name_en, alarms, tentative, base, organizer)
         chunk = rendered.get(key)
         if chunk is None:
             values = dict(zip(_VIEW_FIELDS, row[: len(_COLUMNS)], strict=True))
