@@ -768,3 +768,15 @@ REGISTRATION_LIST_CASES = [
 def test_registration_list_query_refused(client, headers, published, query, field):
     response = client.get(f"/api/v1/events/{published.id}/registrations?{query}", headers=headers)
     assert_error(response, 422, "invalid", field)
+
+
+@pytest.mark.parametrize("text", ["标\x0b题", "\x1b[31m红色", "a\x7fb"], ids=["vertical-tab", "escape", "delete"])
+def test_control_characters_refused(client, text):
+    """iCalendar allows no control characters in text, so they never get in."""
+    from tests.factories import auth, create_org, create_user, event_body
+
+    org = create_org("ctl-org")
+    headers = auth(create_user("editor", org))
+    response = client.post("/api/v1/events", json=event_body("ctl-org", title=text), headers=headers)
+    assert response.status_code == 422
+    assert response.json["error"]["fields"]["title"].endswith("text must not contain control characters")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
@@ -34,28 +35,33 @@ def within_supported_years(value: D) -> D:
     return value
 
 
-def _has_nul(value: Any) -> bool:
-    """Whether a string anywhere in ``value`` (in lists and dicts, keys included) holds a NUL character."""
+#: C0 control characters but tab, line feed and carriage return, and DEL: PostgreSQL cannot
+#: store NUL, and iCalendar (RFC 5545) allows none of them in text.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _has_control(value: Any) -> bool:
+    """Whether a string anywhere in ``value`` (in lists and dicts, keys included) holds a control character."""
     if isinstance(value, str):
-        return "\x00" in value
+        return _CONTROL.search(value) is not None
     if isinstance(value, dict):
-        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
+        return any(_has_control(key) or _has_control(item) for key, item in value.items())
     if isinstance(value, list):
-        return any(_has_nul(item) for item in value)
+        return any(_has_control(item) for item in value)
     return False
 
 
 class _Input(BaseModel):
-    """Base of what clients send: no text with NUL characters, anywhere.
+    """Base of what clients send: no text with control characters (but tab and line breaks), anywhere.
 
     PostgreSQL cannot store them (SQLite can), so they are refused alike on every database.
     """
 
     @field_validator("*")  # after parsing: a "before" validator would turn strict JSON parsing into Python's
     @classmethod
-    def _no_nul(cls, value: Any) -> Any:
-        if _has_nul(value):
-            raise ValueError("text must not contain NUL characters")
+    def _no_control_characters(cls, value: Any) -> Any:
+        if _has_control(value):
+            raise ValueError("text must not contain control characters")
         return value
 
 

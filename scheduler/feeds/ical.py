@@ -172,7 +172,7 @@ def render_event(view: EventView, links: Links, alarms: tuple[dt.timedelta, ...]
     event.add("created", view.created_at.astimezone(UTC))
     event.add("last-modified", view.updated_at.astimezone(UTC))
     event.add("transp", "OPAQUE")
-    for offset in alarms:
+    for offset in alarms if view.status != "cancelled" else ():  # no reminder of what won't happen
         alarm = Alarm()
         alarm.add("action", "DISPLAY")
         alarm.add("description", view.title)
@@ -216,9 +216,13 @@ def calendar_head(meta: CalendarMeta) -> bytes:
 
 
 def render_calendar(meta: CalendarMeta, events: Iterable[bytes], tzids: Iterable[str]) -> bytes:
-    """Join the calendar's head, the VTIMEZONE of every TZID used, and the rendered events."""
+    """Join the calendar's head, the VTIMEZONEs (of every TZID used, and of the calendar's own zone), and the events.
+
+    The calendar's own zone is always there, so a calendar without events still holds the one
+    component RFC 5545 requires (``icalendar``'s ``Calendar.validate()`` refuses an empty VCALENDAR).
+    """
     parts = [calendar_head(meta)]
-    parts.extend(timezone_block(tzid) for tzid in sorted(set(tzids)))
+    parts.extend(timezone_block(tzid) for tzid in sorted({*tzids, meta.timezone}))
     parts.extend(events)
     parts.append(b"END:VCALENDAR\r\n")
     return b"".join(parts)
