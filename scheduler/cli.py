@@ -8,6 +8,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
+from scheduler.events.kinds import Kind
 from scheduler.extensions import db
 
 user_cli = AppGroup("user", help="Manage users.")
@@ -109,6 +110,36 @@ def list_tokens_command(email: str) -> None:
         click.echo(f"{token.prefix}…  {token.name}  created {token.created_at:%Y-%m-%d}  {state}")
 
 
+@click.command("import-ics")
+@click.argument("source", metavar="FILE_OR_URL")
+@click.option("--org", "org_slug", required=True, help="Slug of the organization the events belong to.")
+@click.option(
+    "--kind", type=click.Choice([k.value for k in Kind]), default=Kind.SCIENCE_CARNIVAL.value, show_default=True,
+    help="Kind of the events whose CATEGORIES name none of ours.",
+)
+@click.option("--draft", is_flag=True, help="Import new events as drafts instead of publishing them.")
+def import_ics_command(source: str, org_slug: str, kind: str, draft: bool) -> None:
+    """Import the events of an iCalendar FILE_OR_URL; importing again updates them (by UID)."""
+    from scheduler.feeds.importer import ImportRejected, apply_import, load_source, plan_import, read_calendar
+    from scheduler.orgs.queries import get_org_by_slug
+
+    org = get_org_by_slug(org_slug)
+    if org is None:
+        raise click.BadParameter(f"no organization {org_slug!r}", param_hint="--org")
+    try:
+        items = read_calendar(load_source(source), default_kind=kind)
+        plan = plan_import(items, org=org, source=source, draft=draft)
+        with click.progressbar(length=len(plan.steps), label=f"Importing {len(plan.steps)} events", show_pos=True) as bar:
+            summary = apply_import(plan, on_step=lambda _step: bar.update(1))
+    except ImportRejected as exc:
+        db.session.rollback()
+        raise click.ClickException("\n".join([exc.message, *(f"  - {line}" for line in exc.lines())])) from None
+    db.session.commit()
+    click.echo(
+        f"Imported into {org.slug}: {summary.created} created, {summary.updated} updated, {summary.unchanged} unchanged."
+    )
+
+
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True)
@@ -130,7 +161,7 @@ def serve_command(host: str, port: int) -> None:
 
 def init_app(app: Flask) -> None:
     """Register the commands on ``app``."""
-    for command in (seed_demo_command, serve_command, user_cli, token_cli):
+    for command in (seed_demo_command, serve_command, import_ics_command, user_cli, token_cli):
         app.cli.add_command(command)
 
 

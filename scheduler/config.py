@@ -37,6 +37,14 @@ class Config:
         self.SMS_PROVIDER = env("SMS_PROVIDER", "console")
         self.RATELIMIT_STORAGE_URI = env("RATELIMIT_STORAGE_URI", "memory://")
         self.RATELIMIT_REGISTRATIONS = env("RATELIMIT_REGISTRATIONS", "20 per minute;200 per hour")
+        #: Sign-in attempts per address (Flask-Limiter syntax).
+        self.RATELIMIT_LOGIN = env("RATELIMIT_LOGIN", "5 per minute;30 per hour")
+        #: Calendar import: size cap (bytes), nesting of BEGIN blocks, number of events.
+        self.IMPORT_MAX_BYTES = int(env("IMPORT_MAX_BYTES", str(5 * 1024 * 1024)))
+        self.IMPORT_MAX_DEPTH = int(env("IMPORT_MAX_DEPTH", "4"))
+        self.IMPORT_MAX_EVENTS = int(env("IMPORT_MAX_EVENTS", "5000"))
+        #: Seconds reading an imported calendar may take (slow recurrence rules).
+        self.IMPORT_MAX_SECONDS = float(env("IMPORT_MAX_SECONDS", "20"))
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"

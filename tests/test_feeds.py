@@ -259,3 +259,10 @@ def test_single_event_download(client, orgs):
     assert summaries(client, f"/events/{event.id}.ics") == ["单个活动"]
     assert client.get(f"/events/{draft.id}.ics").status_code == 404
     assert client.get(f"/events/{event.id}").status_code == 200
+
+
+def test_public_answers_do_not_vary_by_cookie(client, orgs):
+    """Shared caches may keep one copy of a feed for everyone."""
+    create_event(orgs["xinhui"], publish=True)
+    for path in ("/calendars/all.ics", "/api/v1/events", "/healthz"):
+        assert "Cookie" not in client.get(path).headers.get("Vary", ""), path

@@ -89,6 +89,7 @@ def init_app(app: Flask) -> None:
     """Register the API blueprint with every domain's endpoints, CSRF exemption and rate limits."""
     from scheduler.events import api as _events  # noqa: F401
     from scheduler.feeds import api as _feeds  # noqa: F401
+    from scheduler.feeds import import_api as _imports  # noqa: F401
     from scheduler.orgs import api as _orgs  # noqa: F401
     from scheduler.registrations import api as _registrations  # noqa: F401
     from scheduler.targets import api as _targets  # noqa: F401

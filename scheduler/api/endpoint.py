@@ -32,6 +32,8 @@ class Operation:
     status: int
     auth: str
     errors: tuple[int, ...] = field(default_factory=tuple)
+    #: Request bodies the view reads itself (media type → model), for the document only.
+    consumes: dict[str, type[BaseModel]] = field(default_factory=dict)
 
 
 #: Every declared endpoint, in declaration order.
@@ -73,18 +75,22 @@ def endpoint(
     status: int = 200,
     auth: str = "required",
     errors: tuple[int, ...] = (),
+    consumes: dict[str, type[BaseModel]] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a view on ``bp`` that receives ``body=``/``query=`` models and returns a model.
 
     ``auth`` is ``required`` (401 without a valid token), ``optional`` (public, with more
     shown to members) or ``none``. The view may return a pydantic model, ``None`` (204)
-    or a ready :class:`flask.Response`.
+    or a ready :class:`flask.Response`. ``consumes`` documents request bodies the view
+    parses itself (a ``multipart/form-data`` upload, say), by media type.
     """
 
     def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
         doc = (func.__doc__ or "").strip()
         OPERATIONS.append(
-            Operation(rule, method, func.__name__, summary, doc, tag, body, query, response, status, auth, errors)
+            Operation(
+                rule, method, func.__name__, summary, doc, tag, body, query, response, status, auth, errors, dict(consumes or {})
+            )
         )
 
         @functools.wraps(func)

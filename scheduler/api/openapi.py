@@ -94,7 +94,7 @@ def _operation(spec: APISpec, op: Operation, prefix: str) -> tuple[str, dict[str
     else:
         responses[str(op.status)] = {"description": "Success, no content"}
     codes = set(op.errors)
-    if op.body is not None:
+    if op.body is not None or op.consumes:
         codes |= {400, 413, 415, 422}
     if op.query is not None:
         codes |= {422}
@@ -115,11 +115,10 @@ def _operation(spec: APISpec, op: Operation, prefix: str) -> tuple[str, dict[str
         "parameters": params,
         "responses": responses,
     }
-    if op.body is not None:
-        operation["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": _add_model(spec, op.body)}},
-        }
+    content = {"application/json": {"schema": _add_model(spec, op.body)}} if op.body is not None else {}
+    content.update((media, {"schema": _add_model(spec, model)}) for media, model in op.consumes.items())
+    if content:
+        operation["requestBody"] = {"required": True, "content": content}
     if op.auth == "required":
         operation["security"] = [{"bearerAuth": []}]
     elif op.auth == "optional":

@@ -7,10 +7,16 @@ from scheduler.extensions import db, login
 
 
 def init_app(app: Flask) -> None:
-    """Set up Flask-Login for the organizer pages."""
+    """Set up Flask-Login and the sign-in pages for the organizer pages."""
+    from scheduler.auth import views
     from scheduler.auth.models import User
+    from scheduler.auth.sessions import SessionInterface
 
+    app.session_interface = SessionInterface()
     login.init_app(app)
+    login.login_view = "auth.login"
+    login.login_message = "请先登录。Please sign in first."
+    app.register_blueprint(views.bp)
 
     @login.user_loader
     def _load_user(user_id: str) -> User | None:

@@ -19,7 +19,7 @@ from scheduler.util.time import UTC, now
 
 #: Changing any of these raises the iCalendar SEQUENCE (calendar clients then update their copy).
 SEQUENCE_FIELDS = ("starts_at", "ends_at", "all_day", "timezone", "venue", "address", "rrule", "exdates", "status")
-_PLAIN_FIELDS = ("title", "description", "venue", "address", "latitude", "longitude", "capacity")
+_PLAIN_FIELDS = ("title", "description", "venue", "address", "latitude", "longitude", "capacity", "import_source")
 _ACHIEVEMENT_KINDS = (Kind.MATCHMAKING, Kind.CONTEST)
 
 
@@ -35,6 +35,21 @@ def _set_times(event: Event, start: dt.date | dt.datetime, end: dt.date | dt.dat
     event.starts_at, event.ends_at, event.last_ends_at = times.starts_at, times.ends_at, times.last_ends_at
     event.span_seconds, event.rrule = times.span_seconds, times.rrule
     event.all_day, event.timezone = all_day, tz_name
+
+
+def _set_exdates(event: Event, exdates: list[str]) -> None:
+    """Exclude occurrences of a series (their UTC starts, ISO 8601); each must be one of its occurrences."""
+    stamps = sorted(set(exdates))
+    if stamps:
+        if not event.rrule:
+            raise Invalid(fields={"exdates": "Only a recurring series has occurrences to leave out."})
+        starts = {start.isoformat() for start in occurrence_starts(event.starts_at, event.timezone, event.rrule)}
+        unknown = [stamp for stamp in stamps if stamp not in starts]
+        if unknown:
+            raise Invalid(fields={"exdates": f"{unknown[0]} is not an occurrence of the series."})
+        if len(stamps) >= len(starts):
+            raise Invalid(fields={"exdates": "Every occurrence would be left out: cancel the event instead."})
+    event.exdates = stamps
 
 
 def _snapshot(event: Event) -> dict[str, Any]:
@@ -65,6 +80,7 @@ def create_event(
     reminders: list[str] | None = None,
     created_by: User | None = None,
     uid: str | None = None,
+    exdates: list[str] | None = None,
     **fields: Any,
 ) -> Event:
     """Create a draft event after checking every field; raises a 422 naming what is wrong."""
@@ -88,6 +104,7 @@ def create_event(
             raise TypeError(f"create_event() got an unexpected field {name!r}")
         setattr(event, name, value)
     _set_times(event, starts_at, ends_at, all_day, timezone or current_app.config["TIMEZONE"], rrule)
+    _set_exdates(event, exdates or [])
     event.created_at = event.updated_at = now()
     db.session.add(event)
     db.session.flush()
@@ -121,6 +138,8 @@ def update_event(event: Event, changes: dict[str, Any], *, org: Organization | N
         tz_name = changes.get("timezone") or event.timezone
         # checks the times first and changes the event only when they are valid
         _set_times(event, start, end, changes.get("all_day", event.all_day), tz_name, changes.get("rrule", event.rrule))
+    if "exdates" in changes:
+        _set_exdates(event, changes["exdates"] or [])
     if org is not None and org.id != event.org_id:
         if event.status != Status.DRAFT:
             db.session.add(FeedRemoval(uid=event.uid, org_id=event.org_id, kind=event.kind, removed_at=now()))

@@ -10,3 +10,6 @@ def init_app(app: Flask) -> None:
 
     app.config.setdefault("ORGANIZER_EMAIL", "noreply@example.org")
     app.register_blueprint(views.bp)
+    from scheduler.feeds import import_views
+
+    app.register_blueprint(import_views.bp)  # the organizers' calendar import page

@@ -1,0 +1,84 @@
+"""Signing in and out of the organizer pages (a session cookie; the API uses bearer tokens)."""
+from __future__ import annotations
+
+from functools import lru_cache
+from urllib.parse import urlsplit
+
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask_login import login_user, logout_user
+from flask_wtf import FlaskForm
+from werkzeug.exceptions import TooManyRequests
+from werkzeug.security import check_password_hash, generate_password_hash
+from werkzeug.wrappers import Response
+from wtforms import PasswordField, StringField
+from wtforms.validators import DataRequired, Length
+
+from scheduler.auth.operations import get_user_by_email
+from scheduler.extensions import limiter
+
+bp = Blueprint("auth", __name__)
+
+TOO_MANY_ATTEMPTS = "登录尝试过多,请几分钟后再试。Too many sign-in attempts: please wait a few minutes and try again."
+WRONG_CREDENTIALS = "邮箱或密码不正确。Wrong e-mail address or password."
+
+
+class LoginForm(FlaskForm):
+    """E-mail address and password."""
+
+    email = StringField("邮箱 E-mail", validators=[DataRequired(), Length(max=254)])
+    password = PasswordField("密码 Password", validators=[DataRequired(), Length(max=256)])
+
+
+class LogoutForm(FlaskForm):
+    """Only the CSRF token: signing out is a POST."""
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    """Checked against when the address is unknown, so both cases take the same time."""
+    return generate_password_hash("no such user")
+
+
+def _login_limit() -> str:
+    return current_app.config.get("RATELIMIT_LOGIN", "5 per minute;30 per hour")
+
+
+def safe_next(target: str | None) -> str | None:
+    """``target`` when it is a path on this site (never another host), else ``None``."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    parts = urlsplit(target)
+    return None if parts.scheme or parts.netloc else target
+
+
+def _after_login() -> str:
+    if "organizer.import_page" in current_app.view_functions:
+        return url_for("organizer.import_page")
+    return "/"
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"], error_message=TOO_MANY_ATTEMPTS)
+def login() -> str | Response:
+    """The sign-in form; after signing in, back to the page asked for (on this site only)."""
+    form = LoginForm()
+    error = None
+    if form.validate_on_submit():
+        user = get_user_by_email(form.email.data or "")
+        matches = check_password_hash(user.password_hash if user else _dummy_hash(), form.password.data or "")
+        if user is not None and matches and login_user(user):
+            return redirect(safe_next(request.args.get("next")) or _after_login())
+        error = WRONG_CREDENTIALS
+    return render_template("login.html", form=form, error=error)
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    """Sign out (a POST with the CSRF token, checked app-wide)."""
+    logout_user()
+    return redirect(url_for("auth.login"))
+
+
+@bp.errorhandler(TooManyRequests)
+def _too_many(exc: TooManyRequests) -> tuple[str, int]:
+    return render_template("login.html", form=LoginForm(), error=exc.description or TOO_MANY_ATTEMPTS), 429
