@@ -76,6 +76,43 @@ def _timed_bounds(start: dt.date | dt.datetime, end: dt.date | dt.datetime | Non
     return starts, ends
 
 
+#: The rule parts events use. Sub-daily frequencies and BYWEEKNO/BYYEARDAY/BYHOUR… are
+#: refused: no event recurs that way, and dateutil searches until the year 9999 for a
+#: combination that never matches (seconds of CPU per request).
+_PARTS = {"FREQ", "INTERVAL", "COUNT", "UNTIL", "BYDAY", "BYMONTHDAY", "BYMONTH", "BYSETPOS", "WKST"}
+_FREQS = {"DAILY", "WEEKLY", "MONTHLY", "YEARLY"}
+_MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _numbers(text: str) -> list[int] | None:
+    try:
+        return [int(item) for item in text.split(",")]
+    except ValueError:
+        return None
+
+
+def _unsupported(parts: dict[str, str]) -> str | None:
+    """Why a rule cannot be used for events (or whose filters can never match), else ``None``."""
+    unknown = sorted(set(parts) - _PARTS)
+    if unknown:
+        return f"Rule parts not supported for events: {', '.join(unknown)}."
+    freq = parts.get("FREQ", "")
+    if freq not in _FREQS:
+        return "FREQ must be DAILY, WEEKLY, MONTHLY or YEARLY."
+    by_period = freq in ("MONTHLY", "YEARLY")
+    if "BYDAY" in parts and re.search(r"[+-]?\d", parts["BYDAY"]) and not by_period:
+        return "A numbered BYDAY (such as 2MO) needs FREQ=MONTHLY or YEARLY."
+    if "BYSETPOS" in parts and not by_period:
+        return "BYSETPOS needs FREQ=MONTHLY or YEARLY."
+    months = _numbers(parts["BYMONTH"]) if "BYMONTH" in parts else list(range(1, 13))
+    days = _numbers(parts["BYMONTHDAY"]) if "BYMONTHDAY" in parts else None
+    if months is None or any(not 1 <= m <= 12 for m in months):
+        return "BYMONTH takes months 1 to 12."
+    if days is not None and not any(0 < abs(d) <= _MONTH_DAYS[m - 1] for m in months for d in days):
+        return "No month of BYMONTH has a day of BYMONTHDAY: the series would never happen."
+    return None
+
+
 def parse_rrule(text: str, first_start: dt.datetime) -> rrule:
     """Parse an RFC 5545 RRULE value for a series starting at ``first_start`` (aware, local).
 
@@ -94,6 +131,9 @@ def parse_rrule(text: str, first_start: dt.datetime) -> rrule:
     interval = re.search(r"(?:^|;)INTERVAL=([^;]*)", value)
     if interval and not (interval[1].isdigit() and int(interval[1]) > 0):
         raise Invalid(fields={"rrule": "INTERVAL must be a whole number of at least 1."})
+    problem = _unsupported(dict(part.partition("=")[::2] for part in value.split(";")))
+    if problem:
+        raise Invalid(fields={"rrule": problem})
     try:
         rule = rrulestr(value, dtstart=first_start)
     except (ValueError, TypeError, KeyError) as exc:
