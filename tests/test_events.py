@@ -189,3 +189,13 @@ def test_delete_drafts_freely_published_only_as_manager(client, orgs, editor):
     published = create_event(orgs["xinhui"], publish=True)
     assert client.delete(f"/api/v1/events/{published.id}", headers=own_editor).status_code == 403
     assert client.delete(f"/api/v1/events/{published.id}", headers=editor).status_code == 204  # bureau manager
+
+
+def test_cancelled_occurrence_moves_with_its_series(client, orgs, editor):
+    event = client.post("/api/v1/events", json=event_body("xinhui", rrule="FREQ=WEEKLY;COUNT=3"), headers=editor).json
+    url = f"/api/v1/events/{event['id']}"
+    client.post(f"{url}/occurrences/cancel", json={"starts_at": "2024-07-13T08:30:00+08:00"}, headers=editor)
+    moved = client.patch(url, json={"starts_at": "2024-07-07T08:30:00+08:00"}, headers=editor).json
+    assert moved["exdates"] == ["2024-07-14T08:30:00+08:00"]
+    shorter = client.patch(url, json={"rrule": "FREQ=WEEKLY;COUNT=1"}, headers=editor).json
+    assert shorter["exdates"] == []  # that occurrence is no longer in the series

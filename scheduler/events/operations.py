@@ -52,6 +52,15 @@ def _set_exdates(event: Event, exdates: list[str]) -> None:
     event.exdates = stamps
 
 
+def _moved_exdates(event: Event, shift: dt.timedelta) -> list[str]:
+    """Cancelled occurrences move with their series; those the new rule no longer has are dropped."""
+    if not event.rrule:
+        return []
+    starts = {start.isoformat() for start in occurrence_starts(event.starts_at, event.timezone, event.rrule)}
+    moved = ((dt.datetime.fromisoformat(stamp) + shift).isoformat() for stamp in event.exdates)
+    return [stamp for stamp in moved if stamp in starts]
+
+
 def _snapshot(event: Event) -> dict[str, Any]:
     return {name: getattr(event, name) for name in SEQUENCE_FIELDS}
 
@@ -136,8 +145,11 @@ def update_event(event: Event, changes: dict[str, Any], *, org: Organization | N
         start = changes.get("starts_at", event.starts_at)
         end = changes["ends_at"] if "ends_at" in changes else _keep_duration(event, changes.get("starts_at"))
         tz_name = changes.get("timezone") or event.timezone
+        old_start = event.starts_at
         # checks the times first and changes the event only when they are valid
         _set_times(event, start, end, changes.get("all_day", event.all_day), tz_name, changes.get("rrule", event.rrule))
+        if event.exdates and "exdates" not in changes:
+            changes = {**changes, "exdates": _moved_exdates(event, event.starts_at - old_start)}
     if "exdates" in changes:
         _set_exdates(event, changes["exdates"] or [])
     if org is not None and org.id != event.org_id:
