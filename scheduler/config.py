@@ -33,6 +33,8 @@ class Config:
         self.ADMIN_EMAIL = env("ADMIN_EMAIL", "admin@example.org")
         #: ORGANIZER address of calendar events (a mailbox that answers, ideally).
         self.ORGANIZER_EMAIL = env("ORGANIZER_EMAIL", "noreply@example.org")
+        #: Seconds one process may answer feeds from its cache before re-reading the feeds' version.
+        self.FEED_VERSION_TTL = float(env("FEED_VERSION_TTL", "1"))
         self.OUTBOUND_ALLOWLIST = _csv(env("OUTBOUND_ALLOWLIST", ""))
         self.SMS_PROVIDER = env("SMS_PROVIDER", "console")
         self.RATELIMIT_STORAGE_URI = env("RATELIMIT_STORAGE_URI", "memory://")

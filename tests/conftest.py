@@ -59,6 +59,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
             "BASE_URL": "http://scheduler.test",
             "SERVER_NAME": None,
             "RATELIMIT_STORAGE_URI": "memory://",
+            "FEED_VERSION_TTL": 0,  # tests change data and read feeds at once
         }
     )
     with app.app_context():

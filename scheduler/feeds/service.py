@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import time
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app
@@ -70,6 +72,8 @@ class FeedCaches:
         self.events: LRU[bytes] = LRU(50_000)
         self.feeds: LRU[CachedFeed] = LRU(512)
         self.progress: LRU[ProgressNote] = LRU(16)
+        #: The feeds' version as last read, and when (time.monotonic()).
+        self.version, self.version_read_at = 0, float("-inf")
 
 
 def caches(app: Flask | None = None) -> FeedCaches:
@@ -169,17 +173,18 @@ _COLUMNS = (
 
 
 _VIEW_FIELDS = (*(c.key for c in _COLUMNS[:-2]), "org_name_zh", "org_name_en")
+#: What identifies one rendering of an event: any change to the event raises updated_at.
+_KEY_COLUMNS = (Event.id, Event.updated_at, Event.sequence, Event.status, Event.all_day, Event.timezone,
+                Organization.name_zh, Organization.name_en)
 
 
-def _rows(scope: Scope, at: dt.datetime) -> Select:
-    stmt = select(*_COLUMNS).join(Organization, Event.org_id == Organization.id).where(*scope.conditions(at))
+def _select(scope: Scope, at: dt.datetime, columns: tuple[Any, ...]) -> Select:
+    stmt = select(*columns).join(Organization, Event.org_id == Organization.id).where(*scope.conditions(at))
     if scope.phone is not None:
-        waitlisted = (
-            select(Registration.event_id)
-            .where(Registration.phone == scope.phone, Registration.status == RegistrationStatus.WAITLISTED.value)
-            .scalar_subquery()
+        waitlisted = select(Registration.event_id).where(
+            Registration.phone == scope.phone, Registration.status == RegistrationStatus.WAITLISTED.value
         )
-        stmt = stmt.add_columns(Event.id.in_(waitlisted))
+        stmt = stmt.add_columns(Event.id.in_(waitlisted).label("tentative"))
     return stmt.order_by(Event.starts_at, Event.id)
 
 
@@ -193,10 +198,25 @@ def _last_modified(moments: dict[str, dt.datetime | None], progress: ProgressNot
     return _max(*values).replace(microsecond=0)
 
 
+def _version() -> int:
+    """The feeds' version, read at most every ``FEED_VERSION_TTL`` seconds per process.
+
+    Subscribers poll every few hours, so a feed up to a second old costs them nothing,
+    and a busy process answers most requests (304s above all) without the database.
+    """
+    ttl = current_app.config["FEED_VERSION_TTL"]
+    cache = caches()
+    checked = time.monotonic()
+    if ttl and checked - cache.version_read_at < ttl:
+        return cache.version
+    cache.version, cache.version_read_at = current_version(db.session), checked
+    return cache.version
+
+
 def feed_for(scope: Scope, alarms: tuple[dt.timedelta, ...] = ()) -> Feed:
     """The feed of ``scope``: from the cache while nothing changed, else rebuilt."""
     at = now()
-    version = current_version(db.session)
+    version = _version()
     key = (scope, alarms)
     cached = caches().feeds.get(key)
     if cached is not None and cached.version == version and at < cached.valid_until:
@@ -215,26 +235,38 @@ def feed_for(scope: Scope, alarms: tuple[dt.timedelta, ...] = ()) -> Feed:
 
 
 def _build(scope: Scope, alarms: tuple[dt.timedelta, ...], at: dt.datetime, progress: ProgressNote | None, last_modified: dt.datetime) -> Feed:
+    """Render the feed, re-rendering only the events whose rendering is not kept already.
+
+    A first pass reads only what identifies each rendering; the full rows are read for
+    the events that changed (all of them on a cold start).
+    """
     config = current_app.config
-    base = config["BASE_URL"]
-    organizer = config.get("ORGANIZER_EMAIL", "noreply@example.org")
+    base, organizer = config["BASE_URL"], config["ORGANIZER_EMAIL"]
     rendered = caches().events
-    chunks, tzids = [], set()
-    for row in db.session.execute(_rows(scope, at)):
-        tentative = bool(row[-1]) if scope.phone is not None else False
-        key = (row.id, row.updated_at, row.sequence, row.status, row.name_zh, row.name_en, alarms, tentative, base, organizer)
-        chunk = rendered.get(key)
-        if chunk is None:
-            values = dict(zip(_VIEW_FIELDS, row[: len(_COLUMNS)], strict=True))
-            view = EventView(**{**values, "exdates": tuple(values["exdates"] or ())}, tentative=tentative)
-            chunk = render_event(view, Links(f"{base}/events/{row.id}", organizer), alarms)
-            rendered.put(key, chunk)
-        chunks.append(chunk)
+    keys, tzids = [], set()
+    for row in db.session.execute(_select(scope, at, _KEY_COLUMNS)):
+        keys.append((row.id, row.updated_at, row.sequence, row.status, row.name_zh, row.name_en, alarms,
+                     bool(getattr(row, "tentative", False)), base, organizer))
         if not row.all_day:
             tzids.add(row.timezone)
+    chunks = {key[0]: chunk for key in keys if (chunk := rendered.get(key)) is not None}
+    missing = [key for key in keys if key[0] not in chunks]
+    if missing:
+        stmt = _select(scope, at, _COLUMNS)
+        if len(missing) < len(keys) // 2:
+            stmt = stmt.where(Event.id.in_([key[0] for key in missing]))
+        by_id = {key[0]: key for key in missing}
+        for row in db.session.execute(stmt):
+            key = by_id.get(row.id)
+            if key is None:
+                continue
+            values = dict(zip(_VIEW_FIELDS, row[: len(_COLUMNS)], strict=True))
+            view = EventView(**{**values, "exdates": tuple(values["exdates"] or ())}, tentative=key[7])
+            chunks[row.id] = render_event(view, Links(f"{base}/events/{row.id}", organizer), alarms)
+            rendered.put(key, chunks[row.id])
     description = "您报名的科普活动。Events you registered for." if scope.phone else (
         progress.text if progress and progress.text else "江门市科普与科技活动。Science & technology events in Jiangmen."
     )
     meta = CalendarMeta(f"{scope.name_zh} · {scope.name_en}", description, config["TIMEZONE"])
-    body = render_calendar(meta, chunks, tzids)
+    body = render_calendar(meta, (chunks[key[0]] for key in keys), tzids)
     return Feed(body, hashlib.sha256(body).hexdigest()[:40], last_modified)
