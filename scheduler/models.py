@@ -5,3 +5,4 @@ from scheduler.orgs.models import Organization  # noqa: F401
 from scheduler.registrations.models import Registration  # noqa: F401
 from scheduler.targets.models import Target  # noqa: F401
 from scheduler.feeds.models import FeedVersion, PersonalCalendar  # noqa: F401
+from scheduler.reminders.models import Reminder  # noqa: F401

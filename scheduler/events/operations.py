@@ -61,6 +61,13 @@ def _moved_exdates(event: Event, shift: dt.timedelta) -> list[str]:
     return [stamp for stamp in moved if stamp in starts]
 
 
+def _replan(event: Event) -> None:
+    """Keep the event's reminders in step with it (reminders build on events, hence the late import)."""
+    from scheduler.reminders.plan import sync_reminders
+
+    sync_reminders(event)
+
+
 def _snapshot(event: Event) -> dict[str, Any]:
     return {name: getattr(event, name) for name in SEQUENCE_FIELDS}
 
@@ -170,6 +177,7 @@ def update_event(event: Event, changes: dict[str, Any], *, org: Organization | N
         fill_free_seats(event)
     changed = _touch(event, before)
     db.session.flush()
+    _replan(event)
     return changed
 
 
@@ -182,6 +190,7 @@ def publish_event(event: Event) -> None:
     event.published_at = now()
     _touch(event, before)
     db.session.flush()
+    _replan(event)
 
 
 def cancel_event(event: Event, reason: str) -> None:
@@ -194,6 +203,7 @@ def cancel_event(event: Event, reason: str) -> None:
     event.cancelled_at = now()
     _touch(event, before)
     db.session.flush()
+    _replan(event)
 
 
 def cancel_occurrence(event: Event, occurrence_start: dt.datetime) -> None:
@@ -216,6 +226,7 @@ def cancel_occurrence(event: Event, occurrence_start: dt.datetime) -> None:
     event.exdates = sorted([*event.exdates, stamp])
     _touch(event, before)
     db.session.flush()
+    _replan(event)
 
 
 def delete_event(event: Event) -> None:
@@ -259,6 +270,7 @@ def record_outcome(event: Event, values: dict[str, Any], *, user: User | None = 
         event.status = Status.COMPLETED.value
     _touch(event, before)
     db.session.flush()
+    _replan(event)
     return outcome
 
 
@@ -272,5 +284,6 @@ def complete_finished_events(at: dt.datetime | None = None) -> int:
         before = _snapshot(event)
         event.status = Status.COMPLETED.value
         _touch(event, before)
+        _replan(event)
     db.session.flush()
     return len(events)

@@ -1,0 +1,81 @@
+"""The reminder plan of an event, kept in step with the event (flush, never commit).
+
+Each occurrence gets the event's offsets before its start (or the kind's default plan:
+a contest is reminded of before its registration deadline and its final). Reminders
+already due when planned are not created: nobody wants a "7 days before" message
+two days before.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from scheduler.events.kinds import Kind
+from scheduler.events.models import Event, Status
+from scheduler.events.operations import effective_reminders
+from scheduler.events.schemas import parse_offset
+from scheduler.events.times import occurrence_starts
+from scheduler.extensions import db
+from scheduler.reminders.models import Reminder, ReminderStatus
+from scheduler.util.time import now
+
+#: A contest's default plan: (anchor in its details, offset before it).
+CONTEST_PLAN = (("registration_deadline", "P3D"), ("final_at", "P1D"))
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One reminder the plan wants."""
+
+    occurrence_start: dt.datetime
+    offset: str
+    scheduled_at: dt.datetime
+
+
+def planned(event: Event) -> list[Planned]:
+    """Every reminder the event's plan wants, due or not."""
+    if event.kind == Kind.CONTEST and event.reminder_offsets is None:
+        result = []
+        for anchor, offset in CONTEST_PLAN:
+            if event.details.get(anchor):
+                moment = dt.datetime.fromisoformat(event.details[anchor])
+                result.append(Planned(event.starts_at, f"{anchor}:{offset}", moment - parse_offset(offset)))
+        return result
+    excluded = set(event.exdates or [])
+    starts = [s for s in occurrence_starts(event.starts_at, event.timezone, event.rrule) if s.isoformat() not in excluded]
+    return [Planned(start, offset, start - parse_offset(offset)) for start in starts for offset in effective_reminders(event)]
+
+
+def sync_reminders(event: Event) -> None:
+    """Bring the event's pending reminders in line with its plan.
+
+    A published event gets the reminders still ahead; a moved one has its pending
+    reminders moved; anything else (draft, cancelled, completed) has them cancelled.
+    Reminders already dispatched or expired are history and stay as they are.
+    """
+    at = now()
+    wanted = {}
+    if event.status == Status.PUBLISHED:
+        wanted = {(p.occurrence_start, p.offset): p for p in planned(event) if p.scheduled_at > at}
+    existing = {(r.occurrence_start, r.offset): r for r in db.session.scalars(select(Reminder).where(Reminder.event_id == event.id))}
+    for key, reminder in existing.items():
+        if reminder.status == ReminderStatus.PENDING and key not in wanted:
+            reminder.status = ReminderStatus.CANCELLED.value
+    for key, plan in wanted.items():
+        reminder = existing.get(key)
+        if reminder is None:
+            db.session.add(Reminder(event_id=event.id, occurrence_start=plan.occurrence_start, offset=plan.offset,
+                                    scheduled_at=plan.scheduled_at, status=ReminderStatus.PENDING.value))
+        elif reminder.status in (ReminderStatus.PENDING, ReminderStatus.CANCELLED):
+            reminder.status, reminder.scheduled_at = ReminderStatus.PENDING.value, plan.scheduled_at
+    db.session.flush()
+
+
+def next_due(after: dt.datetime | None = None) -> dt.datetime | None:
+    """The earliest pending reminder's time (what the scheduler's date job wakes up for)."""
+    stmt = select(Reminder.scheduled_at).where(Reminder.status == ReminderStatus.PENDING.value)
+    if after is not None:
+        stmt = stmt.where(Reminder.scheduled_at > after)
+    return db.session.scalar(stmt.order_by(Reminder.scheduled_at).limit(1))
