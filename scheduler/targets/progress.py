@@ -6,9 +6,9 @@ import math
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from scheduler.events.models import Event, Status
+from scheduler.events.models import Event, EventOutcome, Status
 from scheduler.events.times import occurrence_starts
 from scheduler.extensions import db
 from scheduler.orgs.models import Organization
@@ -57,36 +57,45 @@ def year_bounds(year: int, tz: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
     )
 
 
-def _events(kinds: list[str], org_ids: set[int] | None, start: dt.datetime, end: dt.datetime) -> list[Event]:
-    stmt = select(Event).where(
+def _count(kinds: list[str], org_ids: set[int] | None, start: dt.datetime, end: dt.datetime, at: dt.datetime) -> tuple[int, int]:
+    """Occurrences of the kinds in the year: (held, still ahead)."""
+    stmt = select(Event.starts_at, Event.timezone, Event.rrule, Event.status).where(
         Event.kind.in_(kinds), Event.status.in_(_COUNTED), Event.starts_at < end, Event.last_ends_at > start
     )
     if org_ids is not None:
         stmt = stmt.where(Event.org_id.in_(org_ids))
-    return list(db.session.scalars(stmt).unique())
+    achieved = scheduled = 0
+    for starts_at, tz_name, rule, status in db.session.execute(stmt):
+        for occurrence in occurrence_starts(starts_at, tz_name, rule):
+            if not start <= occurrence < end:
+                continue
+            if occurrence <= at or status == Status.COMPLETED:
+                achieved += 1
+            else:
+                scheduled += 1
+    return achieved, scheduled
+
+
+def _sum(kinds: list[str], field: str, org_ids: set[int] | None, start: dt.datetime, end: dt.datetime) -> int:
+    """The total of one outcome field over the events of the kinds that started in the year."""
+    column = getattr(EventOutcome, field)
+    stmt = (
+        select(func.coalesce(func.sum(column), 0))
+        .join(Event, Event.id == EventOutcome.event_id)
+        .where(Event.kind.in_(kinds), Event.status.in_(_COUNTED), Event.starts_at >= start, Event.starts_at < end)
+    )
+    if org_ids is not None:
+        stmt = stmt.where(Event.org_id.in_(org_ids))
+    return int(db.session.scalar(stmt) or 0)
 
 
 def _measure(target: Target, org_ids: set[int] | None, start: dt.datetime, end: dt.datetime, at: dt.datetime) -> tuple[int, int]:
     """Return (achieved, scheduled) for one target."""
     if target.metric == Metric.MANUAL:
         return target.manual_value, 0
-    events = _events(target.kinds, org_ids, start, end)
     if target.metric == Metric.SUM_OUTCOME:
-        field = target.outcome_field or ""
-        total = sum(
-            getattr(e.outcome, field) or 0 for e in events if e.outcome is not None and start <= e.starts_at < end
-        )
-        return total, 0
-    achieved = scheduled = 0
-    for event in events:
-        for occurrence in occurrence_starts(event.starts_at, event.timezone, event.rrule):
-            if not start <= occurrence < end:
-                continue
-            if occurrence <= at or event.status == Status.COMPLETED:
-                achieved += 1
-            else:
-                scheduled += 1
-    return achieved, scheduled
+        return _sum(target.kinds, target.outcome_field or "", org_ids, start, end), 0
+    return _count(target.kinds, org_ids, start, end, at)
 
 
 def compute_progress(year: int, org: Organization | None, at: dt.datetime, tz: ZoneInfo) -> list[Progress]:
