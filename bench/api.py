@@ -524,14 +524,19 @@ def write_json(results: Sequence[CaseResult], ratio_rows: Sequence[dict[str, Any
 # --------------------------------------------------------------------------- main
 
 
+def add_backend_args(parser: argparse.ArgumentParser, default_pg_url: str) -> None:
+    """The options every benchmark shares: which databases to run on."""
+    parser.add_argument("--sqlite-only", action="store_true", help="skip PostgreSQL")
+    parser.add_argument("--pg-only", action="store_true", help="skip SQLite")
+    parser.add_argument("--pg-url", default=default_pg_url, help=f"PostgreSQL database to use (created if missing; its schema "
+                        f"public is dropped and rebuilt) [default: {default_pg_url}]")
+    parser.add_argument("--keep-pg", action="store_true", help="leave the last dataset in the PostgreSQL database")
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(prog="python -m bench.api", description=DESCRIPTION)
-    parser.add_argument("--sqlite-only", action="store_true", help="skip PostgreSQL")
-    parser.add_argument("--pg-only", action="store_true", help="skip SQLite")
-    parser.add_argument("--pg-url", default=DEFAULT_PG_URL, help=f"PostgreSQL database to use (created if missing; its schema "
-                        f"public is dropped and rebuilt) [default: {DEFAULT_PG_URL}]")
-    parser.add_argument("--keep-pg", action="store_true", help="leave the last dataset in the PostgreSQL database")
+    add_backend_args(parser, DEFAULT_PG_URL)
     parser.add_argument("--requests", type=int, default=200, help="timed requests per case [default: 200]")
     parser.add_argument("--warmup", type=int, default=20, help="untimed requests first [default: 20]")
     parser.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], default=list(DEFAULT_SIZES),

@@ -58,7 +58,8 @@ from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import make_url
 
 from bench.api import (
-    BATCH, RESULTS_DIR, TZ, TZ_NAME, UTC, Timing, batched, build_schema, ensure_pg_database, make_app, reset_pg_schema,
+    BATCH, RESULTS_DIR, TZ, TZ_NAME, UTC, Timing, add_backend_args, batched, build_schema, ensure_pg_database, make_app,
+    reset_pg_schema,
     sqlite_url,
 )
 from scheduler.events.kinds import KINDS, SECTOR_NAMES, Kind, Sector, validate_details
@@ -1264,11 +1265,7 @@ def write_json(builds: Sequence[BuildResult], rebuilds: Sequence[RebuildResult],
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """The command line (it accepts bench.api's options too, so ``make bench BENCH_ARGS=...`` feeds both)."""
     parser = argparse.ArgumentParser(prog="python -m bench.feeds", description=DESCRIPTION)
-    parser.add_argument("--sqlite-only", action="store_true", help="skip PostgreSQL")
-    parser.add_argument("--pg-only", action="store_true", help="skip SQLite")
-    parser.add_argument("--pg-url", default=DEFAULT_PG_URL, help=f"PostgreSQL database to use (created if missing; its schema "
-                        f"public is dropped and rebuilt) [default: {DEFAULT_PG_URL}]")
-    parser.add_argument("--keep-pg", action="store_true", help="leave the last dataset in the PostgreSQL database")
+    add_backend_args(parser, DEFAULT_PG_URL)
     parser.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], default=list(DEFAULT_SIZES),
                         help="events in the feed, comma-separated; the smallest is served under load, the largest rebuilt"
                         " [default: 1000,5000]")
