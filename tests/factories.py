@@ -29,6 +29,19 @@ def create_org(slug: str | None = None, parent: Organization | None = None, coun
     return org
 
 
+def create_city(with_lab: bool = True) -> dict[str, Organization]:
+    """A small tree: the bureau above the Xinhui and Kaiping offices (and a lab in Kaiping)."""
+    bureau = create_org("bureau")
+    city = {
+        "bureau": bureau,
+        "xinhui": create_org("xinhui", parent=bureau, county="xinhui"),
+        "kaiping": create_org("kaiping", parent=bureau, county="kaiping"),
+    }
+    if with_lab:
+        city["neutrino"] = create_org("neutrino-lab", parent=bureau, county="kaiping")
+    return city
+
+
 def create_user(role: Role | str | None = Role.EDITOR, org: Organization | None = None, *, admin: bool = False, email: str | None = None) -> User:
     """A user with ``role`` in ``org`` (or an administrator)."""
     user, _ = _create_user(email or f"user{next(_seq)}@example.org", "pw-" + "x" * 10, is_admin=admin)

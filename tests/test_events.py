@@ -3,18 +3,12 @@ import datetime as dt
 
 import pytest
 
-from tests.factories import CST, auth, create_event, create_org, create_user, event_body
+from tests.factories import CST, auth, create_city, create_event, create_user, event_body
 
 
 @pytest.fixture
 def orgs(ctx):
-    bureau = create_org("bureau")
-    return {
-        "bureau": bureau,
-        "xinhui": create_org("xinhui", parent=bureau, county="xinhui"),
-        "kaiping": create_org("kaiping", parent=bureau, county="kaiping"),
-        "neutrino": create_org("neutrino-lab", parent=bureau, county="kaiping"),
-    }
+    return create_city()
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from scheduler.feeds import importer
 from scheduler.feeds.importer import ImportRejected, apply_import, import_calendar, plan_import, read_calendar
 from scheduler.util import http
 from scheduler.util.http import Allowlist, FetchError, UnsafeURL, is_public_address, safe_get
-from tests.factories import CST, auth, create_event, create_org, create_user
+from tests.factories import CST, auth, create_city, create_event, create_user
 
 UTC = dt.timezone.utc
 PASSWORD = "pw-" + "x" * 10
@@ -89,12 +89,7 @@ def by_uid(uid: str) -> Event:
 
 @pytest.fixture
 def orgs(ctx):
-    bureau = create_org("bureau")
-    return {
-        "bureau": bureau,
-        "xinhui": create_org("xinhui", parent=bureau, county="xinhui"),
-        "kaiping": create_org("kaiping", parent=bureau, county="kaiping"),
-    }
+    return create_city(with_lab=False)
 
 
 def do_import(data: bytes, org, **options):
