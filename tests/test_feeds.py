@@ -7,7 +7,7 @@ from werkzeug.http import http_date, parse_date
 
 from scheduler.events import operations as ops
 from scheduler.extensions import db
-from tests.factories import CST, auth, create_event, create_org, create_user
+from tests.factories import CST, create_event, create_org
 
 
 @pytest.fixture

@@ -98,5 +98,3 @@ class Page(Out, Generic[T]):
     per_page: int
     total: int
 
-
-DateOrDateTime = dt.datetime | dt.date
