@@ -68,6 +68,32 @@ def _replan(event: Event) -> None:
     sync_reminders(event)
 
 
+def _announce(event: Event, was: str, changed: dict[str, tuple[Any, Any]]) -> None:
+    """Queue the event message partners subscribe to (an outbox row committed with the change)."""
+    from scheduler.reminders.dispatch import queue_event_message  # reminders build on events
+
+    if was == Status.DRAFT and event.status == Status.PUBLISHED:
+        queue_event_message(event, "event.published")
+    elif was == Status.PUBLISHED and event.status == Status.CANCELLED:
+        queue_event_message(event, "event.cancelled")
+    elif was == Status.PUBLISHED and changed:
+        changes = {name: {"old": _plain(old), "new": _plain(new)} for name, (old, new) in changed.items()}
+        queue_event_message(event, "event.updated", changes=changes)
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat().replace("+00:00", "Z") if isinstance(value, dt.datetime) else value
+
+
+def _changed(event: Event, before: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """After a change: raise SEQUENCE where due, keep the reminders in step, tell subscribers."""
+    changed = _touch(event, before)
+    db.session.flush()
+    _replan(event)
+    _announce(event, before["status"], changed)
+    return changed
+
+
 def _snapshot(event: Event) -> dict[str, Any]:
     return {name: getattr(event, name) for name in SEQUENCE_FIELDS}
 
@@ -175,10 +201,7 @@ def update_event(event: Event, changes: dict[str, Any], *, org: Organization | N
 
 
         fill_free_seats(event)
-    changed = _touch(event, before)
-    db.session.flush()
-    _replan(event)
-    return changed
+    return _changed(event, before)
 
 
 def publish_event(event: Event) -> None:
@@ -188,9 +211,7 @@ def publish_event(event: Event) -> None:
     before = _snapshot(event)
     event.status = Status.PUBLISHED.value
     event.published_at = now()
-    _touch(event, before)
-    db.session.flush()
-    _replan(event)
+    _changed(event, before)
 
 
 def cancel_event(event: Event, reason: str) -> None:
@@ -201,9 +222,7 @@ def cancel_event(event: Event, reason: str) -> None:
     event.status = Status.CANCELLED.value
     event.cancel_reason = reason
     event.cancelled_at = now()
-    _touch(event, before)
-    db.session.flush()
-    _replan(event)
+    _changed(event, before)
 
 
 def cancel_occurrence(event: Event, occurrence_start: dt.datetime) -> None:
@@ -224,15 +243,18 @@ def cancel_occurrence(event: Event, occurrence_start: dt.datetime) -> None:
         raise Conflict("This is the last occurrence left: cancel the event instead.", code="last_occurrence")
     before = _snapshot(event)
     event.exdates = sorted([*event.exdates, stamp])
-    _touch(event, before)
-    db.session.flush()
-    _replan(event)
+    _changed(event, before)
 
 
 def delete_event(event: Event) -> None:
     """Delete an event. A draft simply goes; a published one leaves a mark so feeds update."""
     if event.status != Status.DRAFT:
         db.session.add(FeedRemoval(uid=event.uid, org_id=event.org_id, kind=event.kind, removed_at=now()))
+    if event.status == Status.PUBLISHED:  # partners drop it as they would a cancelled one
+        from scheduler.reminders.dispatch import queue_event_message
+
+        event.status, event.cancel_reason = Status.CANCELLED.value, event.cancel_reason or "deleted"
+        queue_event_message(event, "event.cancelled", dedupe_key=f"event:{event.id}:deleted")
     db.session.delete(event)
     db.session.flush()
 
@@ -268,9 +290,7 @@ def record_outcome(event: Event, values: dict[str, Any], *, user: User | None = 
     before = _snapshot(event)
     if event.last_ends_at <= now():
         event.status = Status.COMPLETED.value
-    _touch(event, before)
-    db.session.flush()
-    _replan(event)
+    _changed(event, before)
     return outcome
 
 
@@ -283,7 +303,5 @@ def complete_finished_events(at: dt.datetime | None = None) -> int:
     for event in events:
         before = _snapshot(event)
         event.status = Status.COMPLETED.value
-        _touch(event, before)
-        _replan(event)
-    db.session.flush()
+        _changed(event, before)
     return len(events)

@@ -1,15 +1,16 @@
-"""Reminder model: one planned reminder of one occurrence of an event."""
+"""Reminders (one per occurrence and offset) and deliveries (the outbox of messages)."""
 from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from scheduler.extensions import db
 from scheduler.util.time import now
-from scheduler.util.types import UTCDateTime
+from scheduler.util.types import JSONType, UTCDateTime
 
 
 class ReminderStatus(StrEnum):
@@ -39,5 +40,76 @@ class Reminder(db.Model):
     offset: Mapped[str] = mapped_column(String(64))
     scheduled_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     status: Mapped[str] = mapped_column(String(16), default=ReminderStatus.PENDING.value)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=now)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=now, onupdate=now)
+
+
+class DeliveryStatus(StrEnum):
+    """The life of one message to one recipient on one channel.
+
+    pending → sending (claimed, leased) → sent | retrying → … → dead; ``expired`` when
+    the event began before it could go; ``cancelled`` when it should not go any more
+    (plan changed, endpoint disabled or deleted); ``unknown`` when a provider may have
+    taken it but did not say (never re-sent blindly; SMS in the next step).
+    """
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    RETRYING = "retrying"
+    DEAD = "dead"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+    UNKNOWN = "unknown"
+
+
+#: States a delivery is waiting to be sent in.
+WAITING = (DeliveryStatus.PENDING.value, DeliveryStatus.RETRYING.value)
+#: States that end a delivery's life (replay starts it again with the same key).
+FINAL = (DeliveryStatus.SENT.value, DeliveryStatus.DEAD.value, DeliveryStatus.EXPIRED.value,
+         DeliveryStatus.CANCELLED.value, DeliveryStatus.UNKNOWN.value)
+
+
+class Delivery(db.Model):
+    """The outbox: one message to one recipient on one channel, and how sending it went.
+
+    The id (a ULID) is the idempotency key every channel passes on (``webhook-id``);
+    ``UNIQUE(dedupe_key, recipient_key, channel)`` makes a doubled dispatcher cost work,
+    never a second message.
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("dedupe_key", "recipient_key", "channel"),
+        Index("ix_deliveries_status_next_attempt", "status", "next_attempt_at"),
+        Index("ix_deliveries_event_created", "event_id", "created_at"),
+        Index("ix_deliveries_endpoint_created", "endpoint_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    #: What the message is of: ``reminder:<id>``, ``event:<id>:<type>:<sequence>``, ``ping:<ulid>``.
+    dedupe_key: Mapped[str] = mapped_column(String(120))
+    #: ``endpoint:<id>`` or ``registration:<id>``.
+    recipient_key: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(16))
+    #: ``reminder.due``, ``event.published``, ``event.updated``, ``event.cancelled`` or ``ping``.
+    type: Mapped[str] = mapped_column(String(32))
+    reminder_id: Mapped[int | None] = mapped_column(ForeignKey("reminders.id", ondelete="SET NULL"), index=True)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="SET NULL"))
+    endpoint_id: Mapped[int | None] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
+    registration_id: Mapped[int | None] = mapped_column(ForeignKey("registrations.id", ondelete="CASCADE"), index=True)
+    #: The message as built when it was queued (a retry sends the same body).
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING.value)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    #: Not sent once this moment has passed (a reminder's occurrence start): ``expired`` instead.
+    not_after: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    #: Who holds the claim (a token per claim) and until when; an expired lease is taken back.
+    leased_by: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=now)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=now, onupdate=now)

@@ -18,6 +18,7 @@ from scheduler.events.operations import effective_reminders
 from scheduler.events.schemas import parse_offset
 from scheduler.events.times import occurrence_starts
 from scheduler.extensions import db
+from scheduler.reminders import wakeup
 from scheduler.reminders.models import Reminder, ReminderStatus
 from scheduler.util.time import now
 
@@ -63,14 +64,22 @@ def sync_reminders(event: Event) -> None:
     for key, reminder in existing.items():
         if reminder.status == ReminderStatus.PENDING and key not in wanted:
             reminder.status = ReminderStatus.CANCELLED.value
+    earliest = None
     for key, plan in wanted.items():
         reminder = existing.get(key)
         if reminder is None:
             db.session.add(Reminder(event_id=event.id, occurrence_start=plan.occurrence_start, offset=plan.offset,
                                     scheduled_at=plan.scheduled_at, status=ReminderStatus.PENDING.value))
         elif reminder.status in (ReminderStatus.PENDING, ReminderStatus.CANCELLED):
+            if reminder.status == ReminderStatus.PENDING and reminder.scheduled_at == plan.scheduled_at:
+                continue
             reminder.status, reminder.scheduled_at = ReminderStatus.PENDING.value, plan.scheduled_at
+        else:
+            continue
+        earliest = plan.scheduled_at if earliest is None else min(earliest, plan.scheduled_at)
     db.session.flush()
+    if earliest is not None:
+        wakeup.reminders_planned(db.session, earliest)
 
 
 def next_due(after: dt.datetime | None = None) -> dt.datetime | None:

@@ -14,11 +14,13 @@ and CIDR ranges (an intranet range for webhooks, 127.0.0.1/32 in tests).
 """
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
+import threading
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -59,6 +61,14 @@ class FetchError(Exception):
 
 class UnsafeURL(FetchError):
     """Refused before connecting: a scheme, host or address that is not allowed."""
+
+
+class Redirected(FetchError):
+    """The server answered with a redirect, which is never followed."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -194,6 +204,36 @@ class _PinnedAdapter(HTTPAdapter):
         return host_params, pool_kwargs
 
 
+_local = threading.local()
+#: Connections a sender thread keeps open at most (to as many checked addresses).
+_MAX_KEPT_SESSIONS = 32
+
+
+def _new_session(target: Target) -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False  # no proxies or .netrc from the environment: we connect where we checked
+    adapter = _PinnedAdapter(target)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def _session_for(target: Target, keep_alive: bool) -> requests.Session:
+    """A session pinned to the checked address: new, or this thread's kept one for the same address."""
+    if not keep_alive:
+        return _new_session(target)
+    kept: dict[tuple[str, str, str], requests.Session] = _local.__dict__.setdefault("sessions", {})
+    key = (target.scheme, target.host, target.address)
+    session = kept.get(key)
+    if session is None:
+        if len(kept) >= _MAX_KEPT_SESSIONS:
+            for old in kept.values():
+                old.close()
+            kept.clear()
+        session = kept[key] = _new_session(target)
+    return session
+
+
 @dataclass(frozen=True)
 class FetchResult:
     """A response read in full."""
@@ -202,6 +242,7 @@ class FetchResult:
     status: int
     content_type: str
     content: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 def _read_capped(response: requests.Response, max_bytes: int, deadline: float, timeout: float) -> bytes:
@@ -230,6 +271,7 @@ def safe_request(
     allowlist: Allowlist | None = None,
     ok_statuses: range = range(200, 300),
     verify: bool | str = True,
+    keep_alive: bool = False,
 ) -> FetchResult:
     """Send one request to an outside URL safely (see the module) and read the answer.
 
@@ -237,35 +279,37 @@ def safe_request(
     redirect, a status outside ``ok_statuses``, a timeout, a body over ``max_bytes`` or a
     network failure. ``allowlist`` defaults to the application's ``OUTBOUND_ALLOWLIST``;
     ``verify`` may name a CA bundle (an intranet CA) instead of the system's.
+    ``keep_alive`` reuses this thread's connection to the same checked address (senders).
     """
     target = check_url(url, allowlist)
     sent_headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity", **(headers or {}), "Host": target.host_header}
     deadline = time.monotonic() + timeout
-    session = requests.Session()
-    session.trust_env = False  # no proxies or .netrc from the environment: we connect where we checked
-    adapter = _PinnedAdapter(target)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
+    session = _session_for(target, keep_alive)
     try:
-        with session, session.request(
+        with contextlib.nullcontext() if keep_alive else session, session.request(
             method, target.url, data=data, headers=sent_headers, timeout=(timeout, timeout), allow_redirects=False, stream=True,
             verify=verify,
         ) as response:
             if response.is_redirect or 300 <= response.status_code < 400:
                 location = response.headers.get("Location", "")
-                raise FetchError(
+                raise Redirected(
                     f"The server answered {response.status_code} (a redirect to {location!r}); "
-                    "redirects are not followed: give the final address."
+                    "redirects are not followed: give the final address.",
+                    response.status_code,
                 )
             if response.status_code not in ok_statuses:
                 raise FetchError(f"The server answered {response.status_code} {response.reason or ''}".rstrip() + ".")
             content = _read_capped(response, max_bytes, deadline, timeout)
-            return FetchResult(target.url, response.status_code, response.headers.get("Content-Type", ""), content)
+            return FetchResult(
+                target.url, response.status_code, response.headers.get("Content-Type", ""), content, response.headers
+            )
     except requests.Timeout:
         raise FetchError(f"No answer within {timeout:g} s.") from None
     except requests.exceptions.SSLError:
         raise FetchError(f"The TLS connection to {target.host} failed (certificate or protocol).") from None
     except requests.ConnectionError:
+        if keep_alive:  # the kept connection may be the broken part: the next send starts afresh
+            _local.__dict__.get("sessions", {}).pop((target.scheme, target.host, target.address), None)
         raise FetchError(f"Could not connect to {target.host}.") from None
     except requests.RequestException as exc:
         raise FetchError(f"The request failed: {type(exc).__name__}.") from None

@@ -1,0 +1,1 @@
+"""Alerts for an organization's managers: things that need a person to look."""

@@ -1,0 +1,50 @@
+"""Webhook endpoints: where partner systems receive signed event messages."""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from scheduler.extensions import db
+from scheduler.orgs.models import Organization
+from scheduler.util.time import now
+from scheduler.util.types import JSONType, UTCDateTime
+
+#: Message types an endpoint can subscribe to (``ping`` always reaches it).
+MESSAGE_TYPES = ("reminder.due", "event.published", "event.updated", "event.cancelled")
+
+
+class WebhookEndpoint(db.Model):
+    """A URL of a partner system, owned by an organization, with its filters and health."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: The organization that owns the endpoint; its managers are told when it is disabled.
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    description: Mapped[str] = mapped_column(String(200), default="")
+    #: ``whsec_`` + base64 of 24 random bytes: kept in clear because signing needs it.
+    secret: Mapped[str] = mapped_column(String(100))
+    #: The secret before the last rotation, signed with too until ``previous_secret_until``.
+    previous_secret: Mapped[str | None] = mapped_column(String(100))
+    previous_secret_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    #: Filters; an empty list means "all". ``org_ids`` match an organization and those below it.
+    kinds: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    org_ids: Mapped[list[int]] = mapped_column(JSONType, default=list)
+    types: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    disabled_reason: Mapped[str | None] = mapped_column(String(300))
+    disabled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    last_success_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    last_failure_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    #: Start of the current run of failures (cleared by a success); 5 days of it disables.
+    failing_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=now)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=now, onupdate=now)
+
+    org: Mapped[Organization] = relationship()

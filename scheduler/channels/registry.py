@@ -1,0 +1,16 @@
+"""The channels the sender can use, by name (a provider registry, as CTFd does)."""
+from __future__ import annotations
+
+from scheduler.channels.base import Channel
+from scheduler.channels.console_sms import ConsoleSmsChannel
+from scheduler.channels.webhook import WebhookChannel
+
+CHANNELS: dict[str, Channel] = {"webhook": WebhookChannel(), "sms": ConsoleSmsChannel()}
+
+#: Channels a registrant can choose that the application sends on.
+REGISTRANT_CHANNELS = frozenset({"sms"})
+
+
+def get_channel(name: str) -> Channel:
+    """The channel called ``name`` (a ``KeyError`` for an unknown one is a bug)."""
+    return CHANNELS[name]

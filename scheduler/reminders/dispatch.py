@@ -1,0 +1,151 @@
+"""Turning due reminders and event changes into deliveries (the outbox); flush, never commit.
+
+Recipients of a reminder: every registrant holding a seat, through each channel they
+chose that the application can send on, and every enabled webhook endpoint whose
+filters match the event. Waitlisted people get no "see you tomorrow" message.
+Deliveries are inserted with ``ON CONFLICT DO NOTHING`` on ``(dedupe_key, recipient_key,
+channel)``: a second dispatcher running the same reminder adds nothing.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from scheduler.channels.models import WebhookEndpoint
+from scheduler.channels.registry import REGISTRANT_CHANNELS
+from scheduler.events.models import Event, Status
+from scheduler.events.schemas import parse_offset
+from scheduler.extensions import db
+from scheduler.orgs.queries import ancestor_ids
+from scheduler.registrations.models import Registration, RegistrationStatus
+from scheduler.reminders import messages, wakeup
+from scheduler.reminders.models import Delivery, DeliveryStatus, Reminder, ReminderStatus
+from scheduler.util.ids import new_ulid
+from scheduler.util.time import now
+
+log = logging.getLogger(__name__)
+
+def anchor_of(reminder: Reminder) -> dt.datetime:
+    """The moment a reminder is ahead of (the occurrence's start, or a contest's deadline)."""
+    offset = reminder.offset.rsplit(":", 1)[-1]
+    return reminder.scheduled_at + parse_offset(offset)
+
+
+def matching_endpoints(event: Event, type_: str) -> list[WebhookEndpoint]:
+    """Enabled endpoints whose kinds, organizations and types filters all let this message through."""
+    endpoints = db.session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.enabled.is_(True))).all()
+    above = ancestor_ids(event.org_id) if any(e.org_ids for e in endpoints) else set()
+    return [
+        e for e in endpoints
+        if (not e.types or type_ in e.types)
+        and (not e.kinds or event.kind in e.kinds)
+        and (not e.org_ids or above.intersection(e.org_ids))
+    ]
+
+
+def _insert_ignoring_duplicates(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(Delivery.__table__).on_conflict_do_nothing(index_elements=["dedupe_key", "recipient_key", "channel"])
+    for start in range(0, len(rows), 1000):
+        db.session.execute(stmt, rows[start:start + 1000])
+    wakeup.deliveries_queued(db.session)
+
+
+def _row(dedupe_key: str, recipient_key: str, channel: str, type_: str, stored: dict[str, Any], at: dt.datetime, **links: Any) -> dict[str, Any]:
+    return {
+        "id": new_ulid(), "dedupe_key": dedupe_key, "recipient_key": recipient_key, "channel": channel, "type": type_,
+        "reminder_id": None, "event_id": None, "endpoint_id": None, "registration_id": None, "not_after": None,
+        "payload": stored, "status": DeliveryStatus.PENDING.value, "attempts": 0, "next_attempt_at": at,
+        "created_at": at, "updated_at": at, **links,
+    }
+
+
+def queue_event_message(event: Event, type_: str, *, changes: dict[str, Any] | None = None, dedupe_key: str | None = None) -> int:
+    """Queue ``event.published`` / ``event.updated`` / ``event.cancelled`` for the subscribed endpoints.
+
+    ``changes`` (for ``event.updated``) maps each changed field to ``{"old", "new"}``.
+    Returns how many deliveries were queued.
+    """
+    endpoints = matching_endpoints(event, type_)
+    if not endpoints:
+        return 0
+    at = now()
+    data: dict[str, Any] = {"event": messages.event_data(event)}
+    if changes is not None:
+        data["changes"] = changes
+    stored = messages.payload(data, at)
+    key = dedupe_key or f"event:{event.id}:{type_}:{event.sequence}"
+    _insert_ignoring_duplicates([
+        _row(key, f"endpoint:{e.id}", "webhook", type_, stored, at, event_id=event.id, endpoint_id=e.id) for e in endpoints
+    ])
+    return len(endpoints)
+
+
+def queue_ping(endpoint: WebhookEndpoint) -> str:
+    """Queue a test message to one endpoint; returns the delivery's id."""
+    at = now()
+    row = _row(f"ping:{new_ulid()}", f"endpoint:{endpoint.id}", "webhook", "ping", messages.payload({"endpoint_id": endpoint.id}, at), at,
+               endpoint_id=endpoint.id)
+    _insert_ignoring_duplicates([row])
+    return row["id"]
+
+
+def _reminder_rows(reminder: Reminder, event: Event, at: dt.datetime) -> list[dict[str, Any]]:
+    key, not_after = f"reminder:{reminder.id}", anchor_of(reminder)
+    links = {"reminder_id": reminder.id, "event_id": event.id, "not_after": not_after}
+    rows = []
+    endpoints = matching_endpoints(event, "reminder.due")
+    if endpoints:
+        stored = messages.payload({"event": messages.event_data(event), "reminder": messages.reminder_data(reminder)}, at)
+        rows += [_row(key, f"endpoint:{e.id}", "webhook", "reminder.due", stored, at, endpoint_id=e.id, **links) for e in endpoints]
+    seated = db.session.execute(
+        select(Registration.id, Registration.channels).where(
+            Registration.event_id == event.id, Registration.status == RegistrationStatus.REGISTERED.value
+        )
+    ).all()
+    if seated:
+        stored = messages.payload({"event_id": event.id, "reminder": messages.reminder_data(reminder)}, at)
+        rows += [
+            _row(key, f"registration:{reg_id}", channel, "reminder.due", stored, at, registration_id=reg_id, **links)
+            for reg_id, channels in seated for channel in channels or () if channel in REGISTRANT_CHANNELS
+        ]
+    return rows
+
+
+def dispatch_due(at: dt.datetime | None = None, limit: int = 200) -> int:
+    """Turn up to ``limit`` due reminders into deliveries; returns how many reminders were handled.
+
+    A reminder whose moment has passed (the event started, the deadline went by) is
+    ``expired`` instead: nobody wants yesterday's reminder. Rows are locked with
+    ``SKIP LOCKED``, so two dispatchers share the work instead of doubling it.
+    """
+    at = at or now()
+    due = db.session.scalars(
+        select(Reminder)
+        .where(Reminder.status == ReminderStatus.PENDING.value, Reminder.scheduled_at <= at)
+        .order_by(Reminder.scheduled_at, Reminder.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    rows: list[dict[str, Any]] = []
+    for reminder in due:
+        event = db.session.get(Event, reminder.event_id)
+        if event is None or event.status != Status.PUBLISHED:
+            reminder.status = ReminderStatus.CANCELLED.value
+        elif anchor_of(reminder) <= at:
+            reminder.status = ReminderStatus.EXPIRED.value
+            log.info("reminder %s of event %s expired: its moment passed before it was sent", reminder.id, event.id)
+        else:
+            rows += _reminder_rows(reminder, event, at)
+            reminder.status = ReminderStatus.DISPATCHED.value
+        reminder.updated_at = at
+    _insert_ignoring_duplicates(rows)
+    db.session.flush()
+    return len(due)

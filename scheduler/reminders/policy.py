@@ -1,0 +1,38 @@
+"""Retry policy per channel: when to try again, when to give up (channels only report).
+
+A schedule lists the delay before each attempt; the first is the immediate one, and
+after the last the delivery is ``dead``. A little jitter (up to 10 % later, never
+earlier) keeps a recovering receiver from getting every retry in the same second.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+from scheduler.reminders.models import DeliveryStatus
+
+_S, _M, _H = dt.timedelta(seconds=1), dt.timedelta(minutes=1), dt.timedelta(hours=1)
+
+#: Delay before attempt 1, 2, ...: Standard Webhooks' (Svix's) schedule for webhooks.
+RETRY_SCHEDULES: dict[str, tuple[dt.timedelta, ...]] = {
+    "webhook": (0 * _S, 5 * _S, 5 * _M, 30 * _M, 2 * _H, 5 * _H, 10 * _H, 10 * _H),
+    "sms": (0 * _S, 1 * _M, 10 * _M),
+}
+#: What a claim whose lease ran out becomes: webhooks are idempotent (same ``webhook-id``),
+#: so they are tried again; an SMS may have gone out, so it is never re-sent blindly.
+RECLAIMED_AS: dict[str, str] = {"webhook": DeliveryStatus.RETRYING.value, "sms": DeliveryStatus.UNKNOWN.value}
+#: How long a claim lasts: well over a send's timeout, so only a dead sender loses it.
+LEASE = dt.timedelta(seconds=60)
+#: An endpoint failing this long without a single success is disabled.
+DISABLE_ENDPOINT_AFTER = dt.timedelta(days=5)
+JITTER = 0.1
+
+
+def next_attempt_at(channel: str, attempts: int, at: dt.datetime, not_before: dt.datetime | None = None) -> dt.datetime | None:
+    """When to try again after ``attempts`` failed attempts, or ``None`` when it is time to give up."""
+    schedule = RETRY_SCHEDULES[channel]
+    if attempts >= len(schedule):
+        return None
+    delay = schedule[attempts]
+    when = at + delay + delay * random.uniform(0, JITTER)
+    return max(when, not_before) if not_before else when

@@ -1,0 +1,187 @@
+"""Sending the outbox: claim due deliveries with a lease, send them, record what happened.
+
+Claiming is one ``UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED)``: any
+number of senders (threads here, ``flask worker run`` processes elsewhere) share the
+work without sending a delivery twice. The claim is committed before the network call;
+the result is written only by the claim's holder (``leased_by``), so a sender that was
+presumed dead and comes back cannot overwrite what another did after it.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import bindparam, case, select, update
+
+from scheduler.channels.base import Failed, Outgoing, Result, Retry, Sent, Skip, Unknown
+from scheduler.channels.registry import get_channel
+from scheduler.extensions import db
+from scheduler.reminders import policy
+from scheduler.reminders.models import WAITING, Delivery, DeliveryStatus
+from scheduler.util.ids import new_ulid
+from scheduler.util.time import now
+
+log = logging.getLogger(__name__)
+_T = Delivery.__table__
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What one claim took: its token, how many rows, and those to send."""
+
+    token: str
+    claimed: int
+    outgoing: list[Outgoing]
+
+
+def claim(limit: int, token: str | None = None, at: dt.datetime | None = None) -> Claim:
+    """Claim up to ``limit`` due deliveries for this sender (flush; commit before sending).
+
+    Deliveries whose moment has passed
+    become ``expired`` and those whose recipient is gone ``cancelled``, unsent.
+    """
+    at, token = at or now(), token or new_ulid()
+    due = (
+        select(_T.c.id)
+        .where(_T.c.status.in_(WAITING), _T.c.next_attempt_at <= at)
+        .order_by(_T.c.next_attempt_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    rows = db.session.execute(
+        update(_T)
+        .where(_T.c.id.in_(due.scalar_subquery()))
+        .values(status=DeliveryStatus.SENDING.value, leased_by=token, lease_until=at + policy.LEASE,
+                attempts=_T.c.attempts + 1, updated_at=at)
+        .returning(_T.c.id, _T.c.channel, _T.c.type, _T.c.payload, _T.c.attempts, _T.c.not_after,
+                   _T.c.endpoint_id, _T.c.registration_id)
+    ).all()
+    expired = [row for row in rows if row.not_after is not None and row.not_after <= at]
+    _finish(token, at, [(row.id, DeliveryStatus.EXPIRED, "Not sent: the event had started (or its moment had passed).") for row in expired])
+    by_channel: dict[str, list[Any]] = defaultdict(list)
+    for row in rows:
+        if row not in expired:
+            by_channel[row.channel].append(row)
+    outgoing, skipped = [], []
+    for channel, group in by_channel.items():
+        recipients = get_channel(channel).recipients(db.session, group)
+        for row in group:
+            recipient = recipients[row.id]
+            if isinstance(recipient, Skip):
+                skipped.append((row.id, DeliveryStatus.CANCELLED, recipient.reason))
+            else:
+                outgoing.append(Outgoing(row.id, row.channel, row.type, row.payload, row.attempts, recipient))
+    _finish(token, at, skipped)
+    return Claim(token, len(rows), outgoing)
+
+
+def _finish(token: str, at: dt.datetime, done: list[tuple[str, DeliveryStatus, str]]) -> None:
+    if done:
+        db.session.execute(
+            update(_T)
+            .where(_T.c.id == bindparam("b_id"), _T.c.leased_by == token, _T.c.status == DeliveryStatus.SENDING.value)
+            .values(status=bindparam("b_status"), last_error=bindparam("b_error"), leased_by=None, lease_until=None, updated_at=at),
+            [{"b_id": id_, "b_status": status.value, "b_error": error} for id_, status, error in done],
+        )
+
+
+def send_one(outgoing: Outgoing) -> Result:
+    """Send through the delivery's channel; a bug in a channel becomes a retry, never a lost message."""
+    try:
+        return get_channel(outgoing.channel).send(outgoing)
+    except Exception as exc:
+        log.exception("channel %s failed on delivery %s", outgoing.channel, outgoing.id)
+        return Retry(f"Internal error while sending: {type(exc).__name__}.")
+
+
+def record(token: str, results: Iterable[tuple[Outgoing, Result]], at: dt.datetime | None = None) -> None:
+    """Write each result under the claim ``token`` and apply the channel's retry policy (flush)."""
+    at = at or now()
+    params, endpoint_results = [], []
+    for outgoing, result in results:
+        status, next_at, sent_at, error, code = _outcome(outgoing, result, at)
+        params.append({"b_id": outgoing.id, "b_status": status.value, "b_next": next_at or at, "b_sent": sent_at,
+                       "b_error": error and error[:500], "b_code": code})
+        endpoint_id = getattr(outgoing.recipient, "endpoint_id", None)
+        if endpoint_id is not None:
+            endpoint_results.append((endpoint_id, result))
+    if not params:
+        return
+    db.session.execute(
+        update(_T)
+        .where(_T.c.id == bindparam("b_id"), _T.c.leased_by == token, _T.c.status == DeliveryStatus.SENDING.value)
+        .values(status=bindparam("b_status"), next_attempt_at=bindparam("b_next", type_=_T.c.next_attempt_at.type),
+                sent_at=bindparam("b_sent", type_=_T.c.sent_at.type), last_error=bindparam("b_error"),
+                last_status_code=bindparam("b_code"), leased_by=None, lease_until=None, updated_at=at),
+        params,
+    )
+    if endpoint_results:
+        from scheduler.channels.health import record_endpoint_results
+
+        record_endpoint_results(endpoint_results, at)
+
+
+def _outcome(outgoing: Outgoing, result: Result, at: dt.datetime) -> tuple[DeliveryStatus, dt.datetime | None, dt.datetime | None, str | None, int | None]:
+    """(status, next attempt, sent at, error, status code) of one result under the channel's policy."""
+    if isinstance(result, Sent):
+        return DeliveryStatus.SENT, None, at, None, result.status_code
+    if isinstance(result, Unknown):
+        return DeliveryStatus.UNKNOWN, None, None, result.reason, None
+    if isinstance(result, Failed):
+        return DeliveryStatus.DEAD, None, None, result.reason, result.status_code
+    next_at = policy.next_attempt_at(outgoing.channel, outgoing.attempt, at, result.not_before)
+    if next_at is None:
+        return DeliveryStatus.DEAD, None, None, f"Gave up after {outgoing.attempt} attempts: {result.reason}", result.status_code
+    return DeliveryStatus.RETRYING, next_at, None, result.reason, result.status_code
+
+
+def release(token: str, ids: list[str], at: dt.datetime | None = None) -> None:
+    """Give back claimed deliveries that were never sent (a sender stopping); flush."""
+    if ids:
+        at = at or now()
+        db.session.execute(
+            update(_T)
+            .where(_T.c.id.in_(ids), _T.c.leased_by == token, _T.c.status == DeliveryStatus.SENDING.value)
+            .values(status=case((_T.c.attempts > 1, DeliveryStatus.RETRYING.value), else_=DeliveryStatus.PENDING.value),
+                    attempts=_T.c.attempts - 1, leased_by=None, lease_until=None, next_attempt_at=at, updated_at=at)
+        )
+
+
+def reclaim_expired_leases(at: dt.datetime | None = None) -> int:
+    """Take back claims whose holder died: tried again, or ``unknown`` where a repeat could double a message."""
+    at = at or now()
+    stale = db.session.execute(
+        select(_T.c.id, _T.c.channel).where(_T.c.status == DeliveryStatus.SENDING.value, _T.c.lease_until < at)
+        .with_for_update(skip_locked=True)
+    ).all()
+    for channel in {row.channel for row in stale}:
+        ids = [row.id for row in stale if row.channel == channel]
+        becomes = policy.RECLAIMED_AS.get(channel, DeliveryStatus.RETRYING.value)
+        db.session.execute(
+            update(_T).where(_T.c.id.in_(ids), _T.c.status == DeliveryStatus.SENDING.value)
+            .values(status=becomes, leased_by=None, lease_until=None, next_attempt_at=at, updated_at=at,
+                    last_error="The sender holding it stopped before recording a result.")
+        )
+    if stale:
+        log.warning("took back %d deliveries whose sender stopped", len(stale))
+    return len(stale)
+
+
+def run_once(at: dt.datetime | None = None, batch: int = 100) -> int:
+    """Send everything due now, in this thread, committing as it goes; returns how many were sent or tried.
+
+    What the background senders do, without threads: for tests, the CLI and replays.
+    """
+    total = 0
+    while True:
+        taken = claim(batch, at=at)
+        db.session.commit()
+        if not taken.claimed:
+            return total
+        record(taken.token, [(item, send_one(item)) for item in taken.outgoing], at=at)
+        db.session.commit()
+        total += len(taken.outgoing)
