@@ -11,4 +11,4 @@ from scheduler.reminders import engine
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 app = create_app()
 if app.config["SCHEDULER_MODE"] == "embedded":
-    engine.start(app)
+    engine.start(app, senders=app.config["SENDER_THREADS"])

@@ -151,7 +151,7 @@ def serve_command(host: str, port: int) -> None:
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     if app.config["SCHEDULER_MODE"] == "embedded":
-        engine.start(app)
+        engine.start(app, senders=app.config["SENDER_THREADS"])
     click.echo(f"Serving on http://{host}:{port}  (scheduler: {app.config['SCHEDULER_MODE']})")
     try:
         run_simple(host, port, app, threaded=True, use_reloader=False)
@@ -159,9 +159,44 @@ def serve_command(host: str, port: int) -> None:
         engine.stop()
 
 
+def _log_to_stderr() -> None:
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
+
+
+scheduler_cli = AppGroup("scheduler", help="The reminder scheduler (the clock).")
+worker_cli = AppGroup("worker", help="Sender workers (the outbox).")
+
+
+@scheduler_cli.command("run")
+def scheduler_run_command() -> None:
+    """Run the scheduler: one is active (PostgreSQL advisory lock), any others wait as standbys."""
+    import threading
+
+    from scheduler.reminders.processes import on_stop_signals, run_scheduler
+
+    _log_to_stderr()
+    stop = threading.Event()
+    on_stop_signals(stop.set)
+    raise SystemExit(run_scheduler(current_app._get_current_object(), stop))
+
+
+@worker_cli.command("run")
+@click.option("--concurrency", default=8, show_default=True, type=click.IntRange(1, 256), help="Sender threads.")
+def worker_run_command(concurrency: int) -> None:
+    """Run a sender worker: claims due deliveries (FOR UPDATE SKIP LOCKED) and sends them."""
+    import threading
+
+    from scheduler.reminders.processes import on_stop_signals, run_worker
+
+    _log_to_stderr()
+    stop = threading.Event()
+    on_stop_signals(stop.set)
+    raise SystemExit(run_worker(current_app._get_current_object(), concurrency, stop))
+
+
 def init_app(app: Flask) -> None:
     """Register the commands on ``app``."""
-    for command in (seed_demo_command, serve_command, import_ics_command, user_cli, token_cli):
+    for command in (seed_demo_command, serve_command, import_ics_command, user_cli, token_cli, scheduler_cli, worker_cli):
         app.cli.add_command(command)
-
-

@@ -30,6 +30,8 @@ class Config:
         self.BASE_URL = env("BASE_URL", "http://127.0.0.1:5000").rstrip("/")
         self.TIMEZONE = env("TIMEZONE", "Asia/Shanghai")
         self.SCHEDULER_MODE = env("SCHEDULER_MODE", "embedded")
+        #: Sender threads inside the web process in embedded mode (``flask worker run`` has its own).
+        self.SENDER_THREADS = int(env("SENDER_THREADS", "4"))
         self.ADMIN_EMAIL = env("ADMIN_EMAIL", "admin@example.org")
         #: ORGANIZER address of calendar events (a mailbox that answers, ideally).
         self.ORGANIZER_EMAIL = env("ORGANIZER_EMAIL", "noreply@example.org")

@@ -22,12 +22,14 @@ def test_finished_events_become_completed(app, ctx, clock):
     assert db.session.get(Event, running.id).status == "published"
 
 
-def test_start_registers_jobs_with_fixed_ids(app):
+def test_start_registers_jobs_with_fixed_ids(app, monkeypatch):
+    real_start = apscheduler.start
+    monkeypatch.setattr(apscheduler, "start", lambda: real_start(paused=True))  # register, never run, the jobs
     try:
         engine.start(app)
         engine.start(app)  # a second start replaces, never duplicates
-        jobs = [job.id for job in apscheduler.get_jobs()]
-        assert jobs == ["complete_finished_events"]
+        jobs = sorted(job.id for job in apscheduler.get_jobs())
+        assert jobs == ["complete_finished_events", "dispatch", "dispatch_poll"]
     finally:
         engine.stop()
         apscheduler.remove_all_jobs()

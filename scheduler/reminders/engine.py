@@ -1,18 +1,70 @@
-"""The clock: APScheduler jobs with fixed ids that run the housekeeping of the plan.
+"""The clock: APScheduler jobs with fixed ids that wake the dispatcher and run housekeeping.
 
-Job functions are module-level and take no arguments, so they can be stored and
-replaced safely; each runs in its own application context and commits once.
+The database is the truth; APScheduler (in-memory job store) only decides *when* to
+look. A date job ``dispatch`` is set to the earliest pending reminder's
+``scheduled_at``, moved after every run and whenever a commit plans an earlier one; a
+safety poll runs the same function every 30 seconds in case a wake-up was missed.
+Job functions are module-level and take no arguments; each runs in its own
+application context and commits.
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import threading
 
 from flask import Flask
 
 from scheduler.extensions import apscheduler, db
+from scheduler.reminders import wakeup
+from scheduler.reminders.workers import SenderPool
 
 log = logging.getLogger(__name__)
 _app: Flask | None = None
+_pool: SenderPool | None = None
+#: Reading the next due time and moving the date job happen together (see :func:`reminders_planned`).
+_schedule_lock = threading.Lock()
+_dispatch_lock = threading.Lock()
+DISPATCH_BATCH = 200
+SAFETY_POLL_SECONDS = 30
+
+
+def dispatch_job() -> None:
+    """Turn every due reminder into deliveries, then set the date job to the next one."""
+    from scheduler.reminders.dispatch import dispatch_due
+    from scheduler.reminders.plan import next_due
+
+    assert _app is not None
+    with _dispatch_lock, _app.app_context():
+        try:
+            while dispatch_due(limit=DISPATCH_BATCH) == DISPATCH_BATCH:
+                db.session.commit()
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            log.exception("dispatching due reminders failed; the safety poll tries again")
+        with _schedule_lock:
+            _set_dispatch_job(next_due())
+            db.session.rollback()
+
+
+def _set_dispatch_job(when: dt.datetime | None) -> None:
+    if when is None:
+        if apscheduler.get_job("dispatch"):
+            apscheduler.remove_job("dispatch")
+        return
+    apscheduler.add_job(dispatch_job, "date", run_date=when, id="dispatch", replace_existing=True,
+                        misfire_grace_time=None, coalesce=True)
+
+
+def reminders_planned(earliest: dt.datetime) -> None:
+    """A commit planned a reminder due at ``earliest``: wake up then if that is sooner."""
+    if not apscheduler.running:
+        return
+    with _schedule_lock:
+        job = apscheduler.get_job("dispatch")
+        if job is None or job.next_run_time is None or earliest < job.next_run_time:
+            _set_dispatch_job(earliest)
 
 
 def complete_finished_events_job() -> None:
@@ -32,20 +84,37 @@ def complete_finished_events_job() -> None:
         log.info("marked %d finished events completed", count)
 
 
-def start(app: Flask) -> None:
-    """Start the in-process scheduler (embedded mode) with its housekeeping jobs."""
-    global _app
+def start(app: Flask, *, senders: int = 0) -> None:
+    """Start the scheduler in this process, with ``senders`` sender threads (0: none, workers send).
+
+    Embedded mode starts both; ``flask scheduler run`` only the clock. Anything that
+    fell due while no scheduler ran is dispatched at once.
+    """
+    global _app, _pool
     _app = app
+    wakeup.on_reminders(reminders_planned)
+    if senders and _pool is None:
+        _pool = SenderPool(app, senders, name="sender")
+        _pool.start()
+        wakeup.on_deliveries(_pool.wake)
     apscheduler.add_job(
         complete_finished_events_job, "interval", minutes=10, id="complete_finished_events",
         replace_existing=True, coalesce=True, max_instances=1, misfire_grace_time=300,
     )
+    apscheduler.add_job(dispatch_job, "interval", seconds=SAFETY_POLL_SECONDS, id="dispatch_poll",
+                        replace_existing=True, coalesce=True, max_instances=1, misfire_grace_time=SAFETY_POLL_SECONDS)
+    apscheduler.add_job(dispatch_job, id="dispatch", replace_existing=True, misfire_grace_time=None)  # now: catch up
     if not apscheduler.running:
         apscheduler.start()
-    log.info("scheduler started in-process")
+    log.info("scheduler started in-process%s", f" with {senders} sender threads" if senders else "")
 
 
 def stop() -> None:
-    """Stop the scheduler without waiting for the jobs in progress."""
+    """Stop the clock and the sender threads (in-flight sends finish and are recorded)."""
+    global _pool
+    wakeup.clear_callbacks()
     if apscheduler.running:
         apscheduler.shutdown(wait=False)
+    if _pool is not None:
+        _pool.stop()
+        _pool = None

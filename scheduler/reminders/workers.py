@@ -1,0 +1,162 @@
+"""A pool of sender threads: the loop that claims, sends and records, for the web process
+(embedded) and for ``flask worker run`` alike.
+
+One loop thread talks to the database; ``concurrency`` threads do the network calls.
+It claims only what the pool can start soon (at most ``4 × concurrency`` in flight),
+records finished results in small batches, and sleeps until woken (new deliveries),
+a retry falls due, or the poll interval passes. ``stop()`` finishes the sends in
+progress, records them, and gives the claimed-but-unsent deliveries back.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from flask import Flask
+from sqlalchemy import func, select
+
+from scheduler.channels.base import Outgoing, Result
+from scheduler.extensions import db
+from scheduler.reminders import sender
+from scheduler.reminders.models import WAITING, Delivery
+from scheduler.util.time import now
+
+log = logging.getLogger(__name__)
+
+
+class SenderPool:
+    """Claims due deliveries and sends them on ``concurrency`` threads until stopped."""
+
+    def __init__(self, app: Flask, concurrency: int = 4, *, poll_interval: float = 1.0, reclaim_interval: float = 15.0,
+                 name: str = "sender") -> None:
+        self.app, self.concurrency, self.name = app, concurrency, name
+        self.poll_interval, self.reclaim_interval = poll_interval, reclaim_interval
+        self.high_water = max(4 * concurrency, 8)
+        self._executor = ThreadPoolExecutor(concurrency, thread_name_prefix=name)
+        self._results: queue.SimpleQueue[tuple[str, Outgoing, Result]] = queue.SimpleQueue()
+        #: Claimed and not yet recorded: delivery id → (claim token, its send).
+        self._in_flight: dict[str, tuple[str, Future[Result]]] = {}
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        #: How many deliveries this pool sent or tried (for logs and benchmarks).
+        self.processed = 0
+
+    def wake(self) -> None:
+        """Look for work now (new deliveries were queued)."""
+        self._wake.set()
+
+    def start(self) -> threading.Thread:
+        """Run the loop on a background thread (embedded mode)."""
+        self._thread = threading.Thread(target=self.run, name=f"{self.name}-loop", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def stop(self, timeout: float | None = 30.0) -> None:
+        """Ask the loop to finish in-flight sends and give back the rest; wait for it when it is a thread."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def run(self) -> None:
+        """The loop (blocking until :meth:`stop`)."""
+        last_reclaim = 0.0
+        while not self._stopping.is_set():
+            try:
+                recorded = self._record_finished()
+                if time.monotonic() - last_reclaim >= self.reclaim_interval:
+                    last_reclaim = time.monotonic()
+                    self._in_context(sender.reclaim_expired_leases)
+                free = self.high_water - len(self._in_flight)
+                claimed = self._claim(free) if free > 0 else 0
+            except Exception:
+                log.exception("%s: database round failed; trying again shortly", self.name)
+                recorded, claimed = 0, 0
+                self._stopping.wait(self.poll_interval)
+            if not recorded and not claimed:
+                self._wake.wait(self._idle_timeout() if len(self._in_flight) < self.high_water else self.poll_interval)
+                self._wake.clear()
+        self._drain()
+
+    def _in_context(self, work, *args):  # type: ignore[no-untyped-def]
+        with self.app.app_context():
+            try:
+                result = work(*args)
+                db.session.commit()
+                return result
+            except Exception:
+                db.session.rollback()
+                raise
+
+    def _idle_timeout(self) -> float:
+        """Sleep until the next retry falls due, at most the poll interval."""
+        if self._in_flight:
+            return self.poll_interval
+        def next_due():  # type: ignore[no-untyped-def]
+            return db.session.scalar(select(func.min(Delivery.next_attempt_at)).where(Delivery.status.in_(WAITING)))
+        try:
+            due = self._in_context(next_due)
+        except Exception:
+            return self.poll_interval
+        if due is None:
+            return self.poll_interval
+        return min(max((due - now()).total_seconds(), 0.0), self.poll_interval)
+
+    def _claim(self, free: int) -> int:
+        taken = self._in_context(sender.claim, min(free, 200))
+        for outgoing in taken.outgoing:
+            future = self._executor.submit(self._send, outgoing)
+            self._in_flight[outgoing.id] = (taken.token, future)
+            future.add_done_callback(lambda f, token=taken.token, item=outgoing: self._finished(f, token, item))
+        return taken.claimed
+
+    def _send(self, outgoing: Outgoing) -> Result:
+        with self.app.app_context():  # channels read settings (the outbound allow-list)
+            return sender.send_one(outgoing)
+
+    def _finished(self, future: Future[Result], token: str, outgoing: Outgoing) -> None:
+        if not future.cancelled():
+            self._results.put((token, outgoing, future.result()))
+        self._wake.set()
+
+    def _record_finished(self) -> int:
+        done: dict[str, list[tuple[Outgoing, Result]]] = {}
+        while True:
+            try:
+                token, outgoing, result = self._results.get_nowait()
+            except queue.Empty:
+                break
+            done.setdefault(token, []).append((outgoing, result))
+        if not done:
+            return 0
+        def write() -> None:
+            for token, results in done.items():
+                sender.record(token, results)
+        self._in_context(write)
+        count = 0
+        for results in done.values():
+            for outgoing, _ in results:
+                self._in_flight.pop(outgoing.id, None)
+                count += 1
+        self.processed += count
+        return count
+
+    def _drain(self) -> None:
+        """Stopping: cancel what has not started, let the rest finish, record, give back."""
+        unsent: dict[str, list[str]] = {}
+        for delivery_id, (token, future) in list(self._in_flight.items()):
+            if future.cancel():
+                unsent.setdefault(token, []).append(delivery_id)
+                del self._in_flight[delivery_id]
+        self._executor.shutdown(wait=True)
+        self._record_finished()
+        def give_back() -> None:
+            for token, ids in unsent.items():
+                sender.release(token, ids)
+        self._in_context(give_back)
+        log.info("%s stopped: %d in-flight sends recorded, %d claims given back", self.name,
+                 len(self._in_flight), sum(map(len, unsent.values())))
