@@ -32,6 +32,8 @@ class Config:
         self.SCHEDULER_MODE = env("SCHEDULER_MODE", "embedded")
         #: Sender threads inside the web process in embedded mode (``flask worker run`` has its own).
         self.SENDER_THREADS = int(env("SENDER_THREADS", "4"))
+        #: Seconds a sender's claim on a delivery lasts before another may take it back.
+        self.DELIVERY_LEASE_SECONDS = float(env("DELIVERY_LEASE_SECONDS", "60"))
         self.ADMIN_EMAIL = env("ADMIN_EMAIL", "admin@example.org")
         #: ORGANIZER address of calendar events (a mailbox that answers, ideally).
         self.ORGANIZER_EMAIL = env("ORGANIZER_EMAIL", "noreply@example.org")

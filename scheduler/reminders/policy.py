@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import random
 
+from flask import current_app, has_app_context
+
 from scheduler.reminders.models import DeliveryStatus
 
 _S, _M, _H = dt.timedelta(seconds=1), dt.timedelta(minutes=1), dt.timedelta(hours=1)
@@ -21,11 +23,19 @@ RETRY_SCHEDULES: dict[str, tuple[dt.timedelta, ...]] = {
 #: What a claim whose lease ran out becomes: webhooks are idempotent (same ``webhook-id``),
 #: so they are tried again; an SMS may have gone out, so it is never re-sent blindly.
 RECLAIMED_AS: dict[str, str] = {"webhook": DeliveryStatus.RETRYING.value, "sms": DeliveryStatus.UNKNOWN.value}
-#: How long a claim lasts: well over a send's timeout, so only a dead sender loses it.
+#: How long a claim lasts by default (``DELIVERY_LEASE_SECONDS``): well over a send's
+#: timeout, so only a sender that died loses its claims.
 LEASE = dt.timedelta(seconds=60)
 #: An endpoint failing this long without a single success is disabled.
 DISABLE_ENDPOINT_AFTER = dt.timedelta(days=5)
 JITTER = 0.1
+
+
+def lease() -> dt.timedelta:
+    """How long a claim lasts: ``DELIVERY_LEASE_SECONDS`` of the application, else :data:`LEASE`."""
+    if has_app_context():
+        return dt.timedelta(seconds=float(current_app.config.get("DELIVERY_LEASE_SECONDS", LEASE.total_seconds())))
+    return LEASE
 
 
 def next_attempt_at(channel: str, attempts: int, at: dt.datetime, not_before: dt.datetime | None = None) -> dt.datetime | None:

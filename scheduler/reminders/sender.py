@@ -55,7 +55,7 @@ def claim(limit: int, token: str | None = None, at: dt.datetime | None = None) -
     rows = db.session.execute(
         update(_T)
         .where(_T.c.id.in_(due.scalar_subquery()))
-        .values(status=DeliveryStatus.SENDING.value, leased_by=token, lease_until=at + policy.LEASE,
+        .values(status=DeliveryStatus.SENDING.value, leased_by=token, lease_until=at + policy.lease(),
                 attempts=_T.c.attempts + 1, updated_at=at)
         .returning(_T.c.id, _T.c.channel, _T.c.type, _T.c.payload, _T.c.attempts, _T.c.not_after,
                    _T.c.endpoint_id, _T.c.registration_id)
@@ -101,8 +101,19 @@ def send_one(outgoing: Outgoing) -> Result:
 def record(token: str, results: Iterable[tuple[Outgoing, Result]], at: dt.datetime | None = None) -> None:
     """Write each result under the claim ``token`` and apply the channel's retry policy (flush)."""
     at = at or now()
+    results = list(results)
+    # Only the rows this claim still holds count, for the delivery and for its endpoint's health:
+    # a result from a claim that was taken back must not disable (or heal) an endpoint either.
+    held = set(db.session.scalars(
+        select(_T.c.id).where(_T.c.id.in_([outgoing.id for outgoing, _ in results]), _T.c.leased_by == token,
+                              _T.c.status == DeliveryStatus.SENDING.value).with_for_update()
+    )) if results else set()
+    if len(held) < len(results):
+        log.warning("ignored %d results of claim %s: taken back meanwhile", len(results) - len(held), token)
     params, endpoint_results = [], []
     for outgoing, result in results:
+        if outgoing.id not in held:
+            continue
         status, next_at, sent_at, error, code = _outcome(outgoing, result, at)
         params.append({"b_id": outgoing.id, "b_status": status.value, "b_next": next_at or at, "b_sent": sent_at,
                        "b_error": error and error[:500], "b_code": code})

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 
 from scheduler.channels.base import Outgoing, Result
 from scheduler.extensions import db
-from scheduler.reminders import sender
+from scheduler.reminders import policy, sender
 from scheduler.reminders.models import WAITING, Delivery
 from scheduler.util.time import now
 
@@ -30,10 +30,12 @@ log = logging.getLogger(__name__)
 class SenderPool:
     """Claims due deliveries and sends them on ``concurrency`` threads until stopped."""
 
-    def __init__(self, app: Flask, concurrency: int = 4, *, poll_interval: float = 1.0, reclaim_interval: float = 15.0,
-                 name: str = "sender") -> None:
+    def __init__(self, app: Flask, concurrency: int = 4, *, poll_interval: float = 1.0, name: str = "sender") -> None:
         self.app, self.concurrency, self.name = app, concurrency, name
-        self.poll_interval, self.reclaim_interval = poll_interval, reclaim_interval
+        with app.app_context():
+            #: Claims whose lease ran out are looked for twice per lease.
+            self.reclaim_interval = min(policy.lease().total_seconds() / 2, 15.0)
+        self.poll_interval = poll_interval
         self.high_water = max(4 * concurrency, 8)
         self._executor = ThreadPoolExecutor(concurrency, thread_name_prefix=name)
         self._results: queue.SimpleQueue[tuple[str, Outgoing, Result]] = queue.SimpleQueue()
