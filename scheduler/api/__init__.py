@@ -87,11 +87,14 @@ def _unrouted_api_error(exc: HTTPException) -> tuple[Response, int] | HTTPExcept
 
 def init_app(app: Flask) -> None:
     """Register the API blueprint with every domain's endpoints, CSRF exemption and rate limits."""
+    from scheduler.alerts import api as _alerts  # noqa: F401
+    from scheduler.channels import api as _webhooks  # noqa: F401
     from scheduler.events import api as _events  # noqa: F401
     from scheduler.feeds import api as _feeds  # noqa: F401
     from scheduler.feeds import import_api as _imports  # noqa: F401
     from scheduler.orgs import api as _orgs  # noqa: F401
     from scheduler.registrations import api as _registrations  # noqa: F401
+    from scheduler.reminders import api as _deliveries  # noqa: F401
     from scheduler.targets import api as _targets  # noqa: F401
 
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese stays readable

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from scheduler.alerts.operations import raise_alert
 from scheduler.channels.base import Failed, Result, Sent
 from scheduler.channels.models import WebhookEndpoint
+from scheduler.channels.operations import cancel_waiting_deliveries
 from scheduler.extensions import db
 from scheduler.reminders import policy
-from scheduler.reminders.models import WAITING, Delivery, DeliveryStatus
 
 
 def record_endpoint_results(results: list[tuple[int, Result]], at: dt.datetime) -> None:
@@ -40,11 +40,7 @@ def record_endpoint_results(results: list[tuple[int, Result]], at: dt.datetime) 
 def disable_endpoint(endpoint: WebhookEndpoint, reason: str, at: dt.datetime) -> None:
     """Stop sending to an endpoint: its waiting deliveries are cancelled and its managers told (flush)."""
     endpoint.enabled, endpoint.disabled_reason, endpoint.disabled_at = False, reason, at
-    db.session.execute(
-        update(Delivery)
-        .where(Delivery.endpoint_id == endpoint.id, Delivery.status.in_(WAITING))
-        .values(status=DeliveryStatus.CANCELLED.value, last_error=f"The endpoint was disabled: {reason}", updated_at=at)
-    )
+    cancel_waiting_deliveries(endpoint, f"The endpoint was disabled: {reason}")
     raise_alert(
         endpoint.org_id, "webhook.disabled",
         f"Webhook endpoint {endpoint.url} was disabled: {reason} Fix the receiver, then enable it again "

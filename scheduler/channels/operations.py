@@ -1,0 +1,120 @@
+"""Managing webhook endpoints: create, change, rotate the secret, delete, ping (flush, never commit)."""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import ipaddress
+import secrets
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import update
+
+from scheduler.api.errors import Conflict, Invalid
+from scheduler.auth.models import User
+from scheduler.channels.models import WebhookEndpoint
+from scheduler.extensions import db
+from scheduler.orgs.models import Organization
+from scheduler.reminders.models import WAITING, Delivery, DeliveryStatus
+from scheduler.util import http
+from scheduler.util.time import now
+
+#: How long the secret before a rotation still signs (both signatures are sent).
+ROTATION_OVERLAP = dt.timedelta(hours=24)
+
+
+def new_webhook_secret() -> str:
+    """A Standard Webhooks secret: ``whsec_`` and 24 random bytes in base64."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode("ascii")
+
+
+def check_endpoint_url(url: str) -> str:
+    """Refuse a URL that is not http(s), or whose host is a non-public address outright.
+
+    Host names are resolved (and checked again) at every send, where DNS can change;
+    an address written in the URL, or ``localhost``, is refused at once unless
+    ``OUTBOUND_ALLOWLIST`` opens it.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise Invalid(fields={"url": "Give an http:// or https:// URL with a host."})
+    if parts.username or parts.password:
+        raise Invalid(fields={"url": "Put no user name or password in the URL; the signature authenticates us."})
+    host = parts.hostname.rstrip(".").lower()
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = ipaddress.ip_address("127.0.0.1") if host == "localhost" or host.endswith(".localhost") else None
+    allowlist = http.configured_allowlist()
+    if address is not None and not http.is_public_address(address) and not allowlist.allows(host, address):
+        raise Invalid(fields={"url": f"{host} is not a public address; webhooks are only sent to public addresses."})
+    return url
+
+
+def create_endpoint(org: Organization, url: str, *, description: str = "", kinds: list[str] | None = None,
+                    org_ids: list[int] | None = None, types: list[str] | None = None, created_by: User | None = None) -> WebhookEndpoint:
+    """Create an endpoint owned by ``org``; its secret is readable once, in the response."""
+    endpoint = WebhookEndpoint(
+        org_id=org.id, url=check_endpoint_url(url), description=description, secret=new_webhook_secret(),
+        kinds=sorted(set(kinds or [])), org_ids=sorted(set(org_ids or [])), types=sorted(set(types or [])),
+        enabled=True, consecutive_failures=0, created_by_id=created_by.id if created_by else None,
+        created_at=now(), updated_at=now(),
+    )
+    db.session.add(endpoint)
+    db.session.flush()
+    return endpoint
+
+
+def update_endpoint(endpoint: WebhookEndpoint, changes: dict[str, Any]) -> None:
+    """Change the URL, description, filters, or enable/disable an endpoint.
+
+    Enabling clears the failure history; disabling cancels its waiting deliveries.
+    """
+    if "url" in changes:
+        endpoint.url = check_endpoint_url(changes["url"])
+    for name in ("description",):
+        if name in changes:
+            setattr(endpoint, name, changes[name])
+    for name in ("kinds", "org_ids", "types"):
+        if name in changes:
+            setattr(endpoint, name, sorted(set(changes[name] or [])))
+    if changes.get("enabled") is True and not endpoint.enabled:
+        endpoint.enabled, endpoint.disabled_reason, endpoint.disabled_at = True, None, None
+        endpoint.failing_since, endpoint.consecutive_failures = None, 0
+    elif changes.get("enabled") is False and endpoint.enabled:
+        endpoint.enabled, endpoint.disabled_reason, endpoint.disabled_at = False, "Disabled by its owner.", now()
+        cancel_waiting_deliveries(endpoint, "The endpoint was disabled by its owner.")
+    endpoint.updated_at = now()
+    db.session.flush()
+
+
+def rotate_secret(endpoint: WebhookEndpoint) -> str:
+    """Give the endpoint a new secret; the old one keeps signing too for 24 hours. Returns the new one."""
+    endpoint.previous_secret, endpoint.previous_secret_until = endpoint.secret, now() + ROTATION_OVERLAP
+    endpoint.secret = new_webhook_secret()
+    endpoint.updated_at = now()
+    db.session.flush()
+    return endpoint.secret
+
+
+def delete_endpoint(endpoint: WebhookEndpoint) -> None:
+    """Delete an endpoint with its deliveries (nothing more is sent to it)."""
+    db.session.delete(endpoint)
+    db.session.flush()
+
+
+def ping(endpoint: WebhookEndpoint) -> str:
+    """Queue a ``ping`` message to the endpoint; returns the delivery id to watch."""
+    from scheduler.reminders.dispatch import queue_ping  # the dispatcher builds on channels
+
+    if not endpoint.enabled:
+        raise Conflict("The endpoint is disabled; enable it first.", code="endpoint_disabled")
+    return queue_ping(endpoint)
+
+
+def cancel_waiting_deliveries(endpoint: WebhookEndpoint, reason: str) -> None:
+    """Cancel what is still waiting to go to ``endpoint`` (it was disabled); flush."""
+    db.session.execute(
+        update(Delivery).where(Delivery.endpoint_id == endpoint.id, Delivery.status.in_(WAITING))
+        .values(status=DeliveryStatus.CANCELLED.value, last_error=reason, updated_at=now())
+    )
