@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, scoped_session, sessionmaker
 from scheduler import create_app
 from scheduler.extensions import db, limiter
 from scheduler.util import time as clock_module
+from tests.receiver import Receiver, receiving
 
 #: The suite's "now" unless a test moves the clock: a Saturday in 2024's tech-week season.
 NOW = dt.datetime(2024, 6, 15, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
@@ -153,3 +154,9 @@ def ctx(app: Flask) -> Iterator[None]:
     """An application context for tests that call operations directly."""
     with app.test_request_context():
         yield
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A real, verifying webhook receiver on 127.0.0.1 (see ``tests/receiver.py``); add secrets to ``receiver.secrets``."""
+    yield from receiving()

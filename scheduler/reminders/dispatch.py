@@ -71,7 +71,7 @@ def queue_event_message(event: Event, type_: str, *, changes: dict[str, Any] | N
     """Queue ``event.published`` / ``event.updated`` / ``event.cancelled`` for the subscribed endpoints.
 
     ``changes`` (for ``event.updated``) maps each changed field to ``{"old", "new"}``.
-    Returns how many deliveries were queued.
+    Returns how many endpoints it is for (queuing the same message again adds nothing).
     """
     endpoints = matching_endpoints(event, type_)
     if not endpoints:

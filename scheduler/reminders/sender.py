@@ -48,7 +48,7 @@ def claim(limit: int, token: str | None = None, at: dt.datetime | None = None) -
     due = (
         select(_T.c.id)
         .where(_T.c.status.in_(WAITING), _T.c.next_attempt_at <= at)
-        .order_by(_T.c.next_attempt_at)
+        .order_by(_T.c.next_attempt_at, _T.c.id)  # ids are ULIDs: oldest first among equals
         .limit(limit)
         .with_for_update(skip_locked=True)
     )

@@ -157,15 +157,18 @@ def check_url(url: str, allowlist: Allowlist | None = None) -> Target:
         raise UnsafeURL("The URL's port is not valid.") from None
     host = parts.hostname.rstrip(".")
     allowlist = allowlist if allowlist is not None else configured_allowlist()
-    try:
-        infos = socket.getaddrinfo(host, port, family=allowed_gai_family(), type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError, OSError):
-        raise FetchError(f"The host {host} could not be resolved.") from None
     addresses: list[IPAddress] = []
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if address not in addresses:
-            addresses.append(address)
+    try:  # an address written in the URL is judged as it is, even where this machine lacks IPv6
+        addresses.append(ipaddress.ip_address(host.strip("[]")))
+    except ValueError:
+        try:
+            infos = socket.getaddrinfo(host, port, family=allowed_gai_family(), type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError, OSError):
+            raise FetchError(f"The host {host} could not be resolved.") from None
+        for info in infos:
+            address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+            if address not in addresses:
+                addresses.append(address)
     if not addresses:
         raise FetchError(f"The host {host} has no address.")
     for address in addresses:
@@ -309,7 +312,9 @@ def safe_request(
         raise FetchError(f"The TLS connection to {target.host} failed (certificate or protocol).") from None
     except requests.ConnectionError:
         if keep_alive:  # the kept connection may be the broken part: the next send starts afresh
-            _local.__dict__.get("sessions", {}).pop((target.scheme, target.host, target.address), None)
+            broken = _local.__dict__.get("sessions", {}).pop((target.scheme, target.host, target.address), None)
+            if broken is not None:
+                broken.close()
         raise FetchError(f"Could not connect to {target.host}.") from None
     except requests.RequestException as exc:
         raise FetchError(f"The request failed: {type(exc).__name__}.") from None
