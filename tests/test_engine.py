@@ -33,3 +33,39 @@ def test_start_registers_jobs_with_fixed_ids(app, monkeypatch):
     finally:
         engine.stop()
         apscheduler.remove_all_jobs()
+
+
+def test_an_earlier_reminder_moves_the_dispatch_job_and_a_later_one_does_not(app, monkeypatch):
+    real_start = apscheduler.start
+    monkeypatch.setattr(apscheduler, "start", lambda: real_start(paused=True))
+    soon = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(hours=2)
+    try:
+        engine.start(app)
+        engine._set_dispatch_job(soon)
+        engine.reminders_planned(soon + dt.timedelta(hours=1))
+        assert apscheduler.get_job("dispatch").next_run_time == soon
+        engine.reminders_planned(soon - dt.timedelta(minutes=30))
+        assert apscheduler.get_job("dispatch").next_run_time == soon - dt.timedelta(minutes=30)
+    finally:
+        engine.stop()
+        apscheduler.remove_all_jobs()
+
+
+def test_a_commit_that_plans_reminders_wakes_the_engine(app, ctx):
+    from scheduler.reminders import wakeup
+
+    planned, queued = [], []
+    wakeup.on_reminders(planned.append)
+    wakeup.on_deliveries(lambda: queued.append(True))
+    try:
+        event = create_event(create_org("wyu"))
+        db.session.commit()
+        assert planned == [] and queued == []  # a draft plans nothing
+        from scheduler.events.operations import publish_event
+
+        publish_event(event)
+        db.session.commit()
+        assert [p.astimezone(CST) for p in planned] == [dt.datetime(2024, 6, 19, 9, tzinfo=CST)]  # the tour's P3D
+        assert queued == []  # no endpoint subscribed: nothing queued
+    finally:
+        wakeup.clear_callbacks()
