@@ -48,6 +48,7 @@ test: install-dev
 bench: install-dev
 	$(BIN)/python -m bench.api $(BENCH_ARGS)
 	$(BIN)/python -m bench.feeds $(BENCH_ARGS)
+	$(BIN)/python -m bench.reminders $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

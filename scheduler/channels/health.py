@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 
 from scheduler.alerts.operations import raise_alert
 from scheduler.channels.base import Failed, Result, Sent
@@ -13,10 +13,32 @@ from scheduler.extensions import db
 from scheduler.reminders import policy
 
 
+#: A healthy endpoint's ``last_success_at`` is refreshed at most this often (a fan-out of
+#: thousands of messages need not write the endpoint row thousands of times).
+SUCCESS_REFRESH = dt.timedelta(seconds=30)
+
+
 def record_endpoint_results(results: list[tuple[int, Result]], at: dt.datetime) -> None:
-    """Update each endpoint's health from its results, in order; disable those that must stop (flush)."""
+    """Update each endpoint's health from its results, in order; disable those that must stop (flush).
+
+    Endpoints that only succeeded are updated in one statement (and only when something
+    changes); those with a failure are locked, in id order, and replayed result by result.
+    """
+    failing = sorted({endpoint_id for endpoint_id, result in results if not isinstance(result, Sent)})
+    healthy = sorted({endpoint_id for endpoint_id, _ in results} - set(failing))
+    if healthy:
+        db.session.execute(
+            update(WebhookEndpoint)
+            .where(WebhookEndpoint.id.in_(healthy), WebhookEndpoint.enabled.is_(True),
+                   or_(WebhookEndpoint.consecutive_failures != 0, WebhookEndpoint.last_success_at.is_(None),
+                       WebhookEndpoint.last_success_at < at - SUCCESS_REFRESH))
+            .values(last_success_at=at, failing_since=None, consecutive_failures=0, last_error=None)
+            .execution_options(synchronize_session=False)
+        )
+    if not failing:
+        return
     endpoints = {e.id: e for e in db.session.scalars(
-        select(WebhookEndpoint).where(WebhookEndpoint.id.in_({endpoint_id for endpoint_id, _ in results})).with_for_update()
+        select(WebhookEndpoint).where(WebhookEndpoint.id.in_(failing)).order_by(WebhookEndpoint.id).with_for_update()
     )}
     for endpoint_id, result in results:
         endpoint = endpoints.get(endpoint_id)

@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -21,7 +22,7 @@ from scheduler.channels.registry import REGISTRANT_CHANNELS
 from scheduler.events.models import Event, Status
 from scheduler.events.schemas import parse_offset
 from scheduler.extensions import db
-from scheduler.orgs.queries import ancestor_ids
+from scheduler.orgs.models import Organization
 from scheduler.registrations.models import Registration, RegistrationStatus
 from scheduler.reminders import messages, wakeup
 from scheduler.reminders.models import Delivery, DeliveryStatus, Reminder, ReminderStatus
@@ -36,16 +37,34 @@ def anchor_of(reminder: Reminder) -> dt.datetime:
     return reminder.scheduled_at + parse_offset(offset)
 
 
-def matching_endpoints(event: Event, type_: str) -> list[WebhookEndpoint]:
-    """Enabled endpoints whose kinds, organizations and types filters all let this message through."""
-    endpoints = db.session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.enabled.is_(True))).all()
-    above = ancestor_ids(event.org_id) if any(e.org_ids for e in endpoints) else set()
-    return [
-        e for e in endpoints
-        if (not e.types or type_ in e.types)
-        and (not e.kinds or event.kind in e.kinds)
-        and (not e.org_ids or above.intersection(e.org_ids))
-    ]
+class Subscribers:
+    """The enabled endpoints and the organization tree, read once for a run of messages."""
+
+    def __init__(self) -> None:
+        self.endpoints = db.session.scalars(
+            select(WebhookEndpoint).where(WebhookEndpoint.enabled.is_(True)).order_by(WebhookEndpoint.id)
+        ).all()
+        self._parents: dict[int, int | None] | None = None
+
+    def _above(self, org_id: int) -> set[int]:
+        if self._parents is None:
+            self._parents = {org_id: parent for org_id, parent in db.session.execute(select(Organization.id, Organization.parent_id))}
+        found: set[int] = set()
+        current: int | None = org_id
+        while current is not None and current not in found:
+            found.add(current)
+            current = self._parents.get(current)
+        return found
+
+    def matching(self, event: Event, type_: str) -> list[WebhookEndpoint]:
+        """Endpoints whose kinds, organizations and types filters all let this message through."""
+        above = self._above(event.org_id) if any(e.org_ids for e in self.endpoints) else set()
+        return [
+            e for e in self.endpoints
+            if (not e.types or type_ in e.types)
+            and (not e.kinds or event.kind in e.kinds)
+            and (not e.org_ids or above.intersection(e.org_ids))
+        ]
 
 
 def _insert_ignoring_duplicates(rows: list[dict[str, Any]]) -> None:
@@ -73,7 +92,7 @@ def queue_event_message(event: Event, type_: str, *, changes: dict[str, Any] | N
     ``changes`` (for ``event.updated``) maps each changed field to ``{"old", "new"}``.
     Returns how many endpoints it is for (queuing the same message again adds nothing).
     """
-    endpoints = matching_endpoints(event, type_)
+    endpoints = Subscribers().matching(event, type_)
     if not endpoints:
         return 0
     at = now()
@@ -97,13 +116,13 @@ def queue_ping(endpoint: WebhookEndpoint) -> str:
     return row["id"]
 
 
-def _reminder_rows(reminder: Reminder, event: Event, at: dt.datetime) -> list[dict[str, Any]]:
+def _reminder_rows(reminder: Reminder, event: Event, data: dict[str, Any], subscribers: Subscribers, at: dt.datetime) -> list[dict[str, Any]]:
     key, not_after = f"reminder:{reminder.id}", anchor_of(reminder)
     links = {"reminder_id": reminder.id, "event_id": event.id, "not_after": not_after}
     rows = []
-    endpoints = matching_endpoints(event, "reminder.due")
+    endpoints = subscribers.matching(event, "reminder.due")
     if endpoints:
-        stored = messages.payload({"event": messages.event_data(event), "reminder": messages.reminder_data(reminder)}, at)
+        stored = messages.payload({"event": data, "reminder": messages.reminder_data(reminder)}, at)
         rows += [_row(key, f"endpoint:{e.id}", "webhook", "reminder.due", stored, at, endpoint_id=e.id, **links) for e in endpoints]
     seated = db.session.execute(
         select(Registration.id, Registration.channels).where(
@@ -135,15 +154,22 @@ def dispatch_due(at: dt.datetime | None = None, limit: int = 200) -> int:
         .with_for_update(skip_locked=True)
     ).all()
     rows: list[dict[str, Any]] = []
+    events = {e.id: e for e in db.session.scalars(
+        select(Event).where(Event.id.in_({r.event_id for r in due})).options(selectinload(Event.org))
+    )}
+    live = [e for e in events.values() if e.status == Status.PUBLISHED]
+    data = messages.events_data(live) if live else {}
+    subscribers = Subscribers() if due else None
     for reminder in due:
-        event = db.session.get(Event, reminder.event_id)
+        event = events.get(reminder.event_id)
         if event is None or event.status != Status.PUBLISHED:
             reminder.status = ReminderStatus.CANCELLED.value
         elif anchor_of(reminder) <= at:
             reminder.status = ReminderStatus.EXPIRED.value
             log.info("reminder %s of event %s expired: its moment passed before it was sent", reminder.id, event.id)
         else:
-            rows += _reminder_rows(reminder, event, at)
+            assert subscribers is not None
+            rows += _reminder_rows(reminder, event, data[event.id], subscribers, at)
             reminder.status = ReminderStatus.DISPATCHED.value
         reminder.updated_at = at
     _insert_ignoring_duplicates(rows)
