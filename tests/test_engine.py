@@ -43,9 +43,9 @@ def test_an_earlier_reminder_moves_the_dispatch_job_and_a_later_one_does_not(app
         engine.start(app)
         engine._set_dispatch_job(soon)
         engine.reminders_planned(soon + dt.timedelta(hours=1))
-        assert apscheduler.get_job("dispatch").next_run_time == soon
+        assert apscheduler.get_job("dispatch").next_run_time == soon - engine.LOOKAHEAD
         engine.reminders_planned(soon - dt.timedelta(minutes=30))
-        assert apscheduler.get_job("dispatch").next_run_time == soon - dt.timedelta(minutes=30)
+        assert apscheduler.get_job("dispatch").next_run_time == soon - dt.timedelta(minutes=30) - engine.LOOKAHEAD
     finally:
         engine.stop()
         apscheduler.remove_all_jobs()

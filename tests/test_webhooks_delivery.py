@@ -223,6 +223,28 @@ def test_a_moved_event_is_reminded_of_at_its_new_time(org, receiver, clock):
     assert receiver.messages[0].body["data"]["event"]["starts_at"].startswith("2024-06-29")
 
 
+def test_deliveries_written_ahead_leave_on_time_and_a_change_takes_them_back(org, receiver, clock):
+    make_endpoint(org, receiver, types=["reminder.due"])
+    event = create_event(org, publish=True, starts_at=at(6, 22), ends_at=at(6, 22, 12), reminders=["P1D"])
+    clock.set(at(6, 21) - 10 * S)
+    assert dispatch_due(lookahead=10 * S) == 1  # written ahead, to go at 09:00 sharp
+    db.session.commit()
+    [ahead] = deliveries(type="reminder.due")
+    assert ahead.next_attempt_at == at(6, 21) and ahead.created_at == at(6, 21) - 10 * S
+    assert run_once() == 0  # not yet
+    ops.update_event(event, {"venue": "江门市科技馆二楼"})  # a change before it leaves: the message shows it
+    db.session.commit()
+    assert deliveries(type="reminder.due") == []
+    assert db.session.scalar(select(Reminder.status).where(Reminder.event_id == event.id)) == "pending"
+    assert dispatch_due(lookahead=10 * S) == 1
+    db.session.commit()
+    clock.set(at(6, 21))
+    assert run_once() == 1
+    [message] = receiver.messages
+    assert message.body["data"]["event"]["venue"] == "江门市科技馆二楼"
+    assert message.body["timestamp"] == "2024-06-21T01:00:00Z"
+
+
 def test_each_occurrence_of_a_series_gets_its_own_reminder(org, receiver, clock):
     make_endpoint(org, receiver, types=["reminder.due"])
     series = create_event(org, publish=True, starts_at=at(6, 22), ends_at=at(6, 22, 12), reminders=["P1D"],

@@ -117,12 +117,12 @@ def queue_ping(endpoint: WebhookEndpoint) -> str:
 
 
 def _reminder_rows(reminder: Reminder, event: Event, data: dict[str, Any], subscribers: Subscribers, at: dt.datetime) -> list[dict[str, Any]]:
-    key, not_after = f"reminder:{reminder.id}", anchor_of(reminder)
-    links = {"reminder_id": reminder.id, "event_id": event.id, "not_after": not_after}
+    key, not_after, send_at = f"reminder:{reminder.id}", anchor_of(reminder), max(at, reminder.scheduled_at)
+    links = {"reminder_id": reminder.id, "event_id": event.id, "not_after": not_after, "next_attempt_at": send_at}
     rows = []
     endpoints = subscribers.matching(event, "reminder.due")
     if endpoints:
-        stored = messages.payload({"event": data, "reminder": messages.reminder_data(reminder)}, at)
+        stored = messages.payload({"event": data, "reminder": messages.reminder_data(reminder)}, send_at)
         rows += [_row(key, f"endpoint:{e.id}", "webhook", "reminder.due", stored, at, endpoint_id=e.id, **links) for e in endpoints]
     seated = db.session.execute(
         select(Registration.id, Registration.channels).where(
@@ -130,7 +130,7 @@ def _reminder_rows(reminder: Reminder, event: Event, data: dict[str, Any], subsc
         )
     ).all()
     if seated:
-        stored = messages.payload({"event_id": event.id, "reminder": messages.reminder_data(reminder)}, at)
+        stored = messages.payload({"event_id": event.id, "reminder": messages.reminder_data(reminder)}, send_at)
         rows += [
             _row(key, f"registration:{reg_id}", channel, "reminder.due", stored, at, registration_id=reg_id, **links)
             for reg_id, channels in seated for channel in channels or () if channel in REGISTRANT_CHANNELS
@@ -138,17 +138,21 @@ def _reminder_rows(reminder: Reminder, event: Event, data: dict[str, Any], subsc
     return rows
 
 
-def dispatch_due(at: dt.datetime | None = None, limit: int = 200) -> int:
-    """Turn up to ``limit`` due reminders into deliveries; returns how many reminders were handled.
+def dispatch_due(at: dt.datetime | None = None, limit: int = 200, lookahead: dt.timedelta = dt.timedelta(0)) -> int:
+    """Turn up to ``limit`` reminders due by ``at + lookahead`` into deliveries; returns how many were handled.
 
-    A reminder whose moment has passed (the event started, the deadline went by) is
-    ``expired`` instead: nobody wants yesterday's reminder. Rows are locked with
-    ``SKIP LOCKED``, so two dispatchers share the work instead of doubling it.
+    With a ``lookahead`` the deliveries of reminders due in the next seconds are written
+    ahead, to go at their ``scheduled_at`` (senders wake for it), so a thousand reminders
+    due in the same second leave on time; changing the event before then takes them back
+    (:func:`~scheduler.reminders.plan.sync_reminders`). A reminder whose moment has passed
+    (the event started, the deadline went by) is ``expired`` instead: nobody wants
+    yesterday's reminder. Rows are locked with ``SKIP LOCKED``, so two dispatchers share
+    the work instead of doubling it.
     """
     at = at or now()
     due = db.session.scalars(
         select(Reminder)
-        .where(Reminder.status == ReminderStatus.PENDING.value, Reminder.scheduled_at <= at)
+        .where(Reminder.status == ReminderStatus.PENDING.value, Reminder.scheduled_at <= at + lookahead)
         .order_by(Reminder.scheduled_at, Reminder.id)
         .limit(limit)
         .with_for_update(skip_locked=True)

@@ -2,8 +2,10 @@
 
 The database is the truth; APScheduler (in-memory job store) only decides *when* to
 look. A date job ``dispatch`` is set to the earliest pending reminder's
-``scheduled_at``, moved after every run and whenever a commit plans an earlier one; a
-safety poll runs the same function every 30 seconds in case a wake-up was missed.
+``scheduled_at`` (less :data:`LOOKAHEAD`: the deliveries are written a few seconds
+ahead and senders wake for their time), moved after every run and whenever a commit
+plans an earlier one; a safety poll runs the same function every 30 seconds in case a
+wake-up was missed.
 Job functions are module-level and take no arguments; each runs in its own
 application context and commits.
 """
@@ -27,6 +29,8 @@ _schedule_lock = threading.Lock()
 _dispatch_lock = threading.Lock()
 DISPATCH_BATCH = 200
 SAFETY_POLL_SECONDS = 30
+#: Deliveries of reminders due this soon are written ahead, to leave exactly on time.
+LOOKAHEAD = dt.timedelta(seconds=10)
 
 
 def dispatch_job() -> None:
@@ -37,7 +41,7 @@ def dispatch_job() -> None:
     assert _app is not None
     with _dispatch_lock, _app.app_context():
         try:
-            while dispatch_due(limit=DISPATCH_BATCH) == DISPATCH_BATCH:
+            while dispatch_due(limit=DISPATCH_BATCH, lookahead=LOOKAHEAD) == DISPATCH_BATCH:
                 db.session.commit()
             db.session.commit()
         except Exception:
@@ -53,7 +57,7 @@ def _set_dispatch_job(when: dt.datetime | None) -> None:
         if apscheduler.get_job("dispatch"):
             apscheduler.remove_job("dispatch")
         return
-    apscheduler.add_job(dispatch_job, "date", run_date=when, id="dispatch", replace_existing=True,
+    apscheduler.add_job(dispatch_job, "date", run_date=when - LOOKAHEAD, id="dispatch", replace_existing=True,
                         misfire_grace_time=None, coalesce=True)
 
 
@@ -63,7 +67,7 @@ def reminders_planned(earliest: dt.datetime) -> None:
         return
     with _schedule_lock:
         job = apscheduler.get_job("dispatch")
-        if job is None or job.next_run_time is None or earliest < job.next_run_time:
+        if job is None or job.next_run_time is None or earliest - LOOKAHEAD < job.next_run_time:
             _set_dispatch_job(earliest)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from scheduler.events.kinds import Kind
 from scheduler.events.models import Event, Status
@@ -19,7 +19,7 @@ from scheduler.events.schemas import parse_offset
 from scheduler.events.times import occurrence_starts
 from scheduler.extensions import db
 from scheduler.reminders import wakeup
-from scheduler.reminders.models import Reminder, ReminderStatus
+from scheduler.reminders.models import Delivery, DeliveryStatus, Reminder, ReminderStatus
 from scheduler.util.time import now
 
 #: A contest's default plan: (anchor in its details, offset before it).
@@ -54,13 +54,18 @@ def sync_reminders(event: Event) -> None:
 
     A published event gets the reminders still ahead; a moved one has its pending
     reminders moved; anything else (draft, cancelled, completed) has them cancelled.
-    Reminders already dispatched or expired are history and stay as they are.
+    Reminders already sent or expired are history and stay as they are; one dispatched
+    ahead of its time (see :func:`~scheduler.reminders.dispatch.dispatch_due`) whose
+    messages have not gone yet is taken back and planned again, so the change shows.
     """
     at = now()
     wanted = {}
     if event.status == Status.PUBLISHED:
         wanted = {(p.occurrence_start, p.offset): p for p in planned(event) if p.scheduled_at > at}
     existing = {(r.occurrence_start, r.offset): r for r in db.session.scalars(select(Reminder).where(Reminder.event_id == event.id))}
+    early = [r for r in existing.values() if r.status == ReminderStatus.DISPATCHED and r.scheduled_at > at]
+    if early:
+        _take_back(early)
     for key, reminder in existing.items():
         if reminder.status == ReminderStatus.PENDING and key not in wanted:
             reminder.status = ReminderStatus.CANCELLED.value
@@ -71,7 +76,7 @@ def sync_reminders(event: Event) -> None:
             db.session.add(Reminder(event_id=event.id, occurrence_start=plan.occurrence_start, offset=plan.offset,
                                     scheduled_at=plan.scheduled_at, status=ReminderStatus.PENDING.value))
         elif reminder.status in (ReminderStatus.PENDING, ReminderStatus.CANCELLED):
-            if reminder.status == ReminderStatus.PENDING and reminder.scheduled_at == plan.scheduled_at:
+            if reminder.status == ReminderStatus.PENDING and reminder.scheduled_at == plan.scheduled_at and reminder not in early:
                 continue
             reminder.status, reminder.scheduled_at = ReminderStatus.PENDING.value, plan.scheduled_at
         else:
@@ -80,6 +85,16 @@ def sync_reminders(event: Event) -> None:
     db.session.flush()
     if earliest is not None:
         wakeup.reminders_planned(db.session, earliest)
+
+
+def _take_back(reminders: list[Reminder]) -> None:
+    """Undo an early dispatch: its deliveries, none of them tried yet, go; the reminders are pending again."""
+    db.session.execute(
+        delete(Delivery).where(Delivery.reminder_id.in_([r.id for r in reminders]), Delivery.status == DeliveryStatus.PENDING.value,
+                               Delivery.attempts == 0)
+    )
+    for reminder in reminders:
+        reminder.status = ReminderStatus.PENDING.value
 
 
 def next_due(after: dt.datetime | None = None) -> dt.datetime | None:
