@@ -57,8 +57,10 @@ def _set_dispatch_job(when: dt.datetime | None) -> None:
         if apscheduler.get_job("dispatch"):
             apscheduler.remove_job("dispatch")
         return
+    # max_instances=2: the job moves itself while running, and a wake-up already due then
+    # fires at once; it waits for the running one (the lock) instead of being skipped.
     apscheduler.add_job(dispatch_job, "date", run_date=when - LOOKAHEAD, id="dispatch", replace_existing=True,
-                        misfire_grace_time=None, coalesce=True)
+                        misfire_grace_time=None, coalesce=True, max_instances=2)
 
 
 def reminders_planned(earliest: dt.datetime) -> None:
@@ -107,7 +109,7 @@ def start(app: Flask, *, senders: int = 0) -> None:
     )
     apscheduler.add_job(dispatch_job, "interval", seconds=SAFETY_POLL_SECONDS, id="dispatch_poll",
                         replace_existing=True, coalesce=True, max_instances=1, misfire_grace_time=SAFETY_POLL_SECONDS)
-    apscheduler.add_job(dispatch_job, id="dispatch", replace_existing=True, misfire_grace_time=None)  # now: catch up
+    apscheduler.add_job(dispatch_job, id="dispatch", replace_existing=True, misfire_grace_time=None, max_instances=2)  # now: catch up
     if not apscheduler.running:
         apscheduler.start()
     log.info("scheduler started in-process%s", f" with {senders} sender threads" if senders else "")

@@ -78,7 +78,8 @@ def run_scheduler(app: Flask, stop: threading.Event, standby_poll: float = 1.0) 
         finally:
             engine.stop()
             try:
-                conn.close()  # closing the session releases the lock
+                conn.invalidate()  # ends the database session (back in the pool it would keep the lock)
+                conn.close()
             except Exception:
                 pass
 
@@ -111,6 +112,7 @@ def _wake_on_notify(app: Flask, pool: SenderPool, stop: threading.Event) -> None
                         for _ in raw.notifies(timeout=1.0, stop_after=1):
                             pool.wake()
                 finally:
+                    conn.invalidate()  # ends the session and its LISTEN
                     conn.close()
         except Exception:
             log.exception("listening for new deliveries failed; polling until it reconnects")

@@ -138,7 +138,16 @@ class SenderPool:
         def write() -> None:
             for token, results in done.items():
                 sender.record(token, results)
-        self._in_context(write)
+        try:
+            self._in_context(write)
+        except Exception:
+            # Keep the results for the next round (recording again is safe: only the claim's
+            # holder writes); dropping them would re-send those messages once their lease ran
+            # out, and leave them in ``_in_flight`` for good, shrinking the pool.
+            for token, results in done.items():
+                for outgoing, result in results:
+                    self._results.put((token, outgoing, result))
+            raise
         count = 0
         for results in done.values():
             for outgoing, _ in results:
@@ -155,10 +164,23 @@ class SenderPool:
                 unsent.setdefault(token, []).append(delivery_id)
                 del self._in_flight[delivery_id]
         self._executor.shutdown(wait=True)
-        self._record_finished()
+        in_flight = len(self._in_flight)
         def give_back() -> None:
             for token, ids in unsent.items():
                 sender.release(token, ids)
-        self._in_context(give_back)
+        for attempt in range(3):  # a deadlock or a lost connection need not cost the results
+            try:
+                self._record_finished()
+                break
+            except Exception:
+                log.exception("%s: recording the last results failed (attempt %d of 3)", self.name, attempt + 1)
+                time.sleep(0.5)
+        for attempt in range(3):
+            try:
+                self._in_context(give_back)
+                break
+            except Exception:
+                log.exception("%s: giving claims back failed (attempt %d of 3); their leases will run out", self.name, attempt + 1)
+                time.sleep(0.5)
         log.info("%s stopped: %d in-flight sends recorded, %d claims given back", self.name,
-                 len(self._in_flight), sum(map(len, unsent.values())))
+                 in_flight - len(self._in_flight), sum(map(len, unsent.values())))
