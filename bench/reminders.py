@@ -284,13 +284,14 @@ def messages_of(url: str) -> list[tuple[str, str, str, str]]:
     from scheduler.channels.models import WebhookEndpoint
     from scheduler.extensions import db
     from scheduler.reminders import messages
-    from scheduler.reminders.models import Delivery
+    from scheduler.reminders.models import Delivery, OutboxMessage
 
     app = make_bench_app(url)
     with app.app_context():
         rows = db.session.execute(
-            select(Delivery.id, Delivery.type, Delivery.payload, WebhookEndpoint.url, WebhookEndpoint.secret)
-            .join(WebhookEndpoint, WebhookEndpoint.id == Delivery.endpoint_id).order_by(Delivery.id)
+            select(Delivery.id, Delivery.type, OutboxMessage.payload, WebhookEndpoint.url, WebhookEndpoint.secret)
+            .join(WebhookEndpoint, WebhookEndpoint.id == Delivery.endpoint_id)
+            .join(OutboxMessage, OutboxMessage.id == Delivery.message_id).order_by(Delivery.id)
         ).all()
         out = [(r.url, r.id, messages.body(r.type, r.payload), r.secret) for r in rows]
         db.session.remove()

@@ -7,5 +7,5 @@ from scheduler.targets.models import Target  # noqa: F401
 from scheduler.feeds.models import FeedVersion, PersonalCalendar  # noqa: F401
 from scheduler.reminders.models import Reminder  # noqa: F401
 from scheduler.channels.models import WebhookEndpoint  # noqa: F401
-from scheduler.reminders.models import Delivery  # noqa: F401
+from scheduler.reminders.models import Delivery, OutboxMessage  # noqa: F401
 from scheduler.alerts.models import Alert  # noqa: F401

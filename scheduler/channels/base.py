@@ -26,6 +26,8 @@ class Outgoing:
     attempt: int
     #: Channel-specific recipient details loaded by :meth:`Channel.recipients` (URL and secrets, a phone number).
     recipient: Any = None
+    #: The message as JSON text (``{"type", "timestamp", "data"}``): what a webhook POSTs.
+    body: str = ""
 
 
 @dataclass(frozen=True)

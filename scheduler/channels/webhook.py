@@ -94,7 +94,7 @@ class WebhookChannel:
     def send(self, outgoing: Outgoing) -> Result:
         """POST the signed message; classify the answer (policy is the sender's)."""
         target: WebhookTarget = outgoing.recipient
-        body = messages.body(outgoing.type, outgoing.payload)
+        body = outgoing.body or messages.body(outgoing.type, outgoing.payload)
         # The signature's timestamp is the wall clock of this attempt, as receivers check it
         # against theirs (the message's own time is in the body).
         headers = sign(outgoing.id, dt.datetime.now(UTC), body, target.secrets)

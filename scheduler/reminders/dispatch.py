@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import selectinload
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -25,7 +25,7 @@ from scheduler.extensions import db
 from scheduler.orgs.models import Organization
 from scheduler.registrations.models import Registration, RegistrationStatus
 from scheduler.reminders import messages, wakeup
-from scheduler.reminders.models import Delivery, DeliveryStatus, Reminder, ReminderStatus
+from scheduler.reminders.models import Delivery, DeliveryStatus, OutboxMessage, Reminder, ReminderStatus
 from scheduler.util.ids import new_ulid
 from scheduler.util.time import now
 
@@ -77,11 +77,19 @@ def _insert_ignoring_duplicates(rows: list[dict[str, Any]]) -> None:
     wakeup.deliveries_queued(db.session)
 
 
-def _row(dedupe_key: str, recipient_key: str, channel: str, type_: str, stored: dict[str, Any], at: dt.datetime, **links: Any) -> dict[str, Any]:
+def _message(type_: str, data: dict[str, Any], at: dt.datetime) -> int:
+    """Store one message (shared by all its deliveries); returns its id."""
+    return db.session.execute(
+        insert(OutboxMessage.__table__).values(type=type_, payload=messages.payload(data, at), created_at=now())
+        .returning(OutboxMessage.__table__.c.id)
+    ).scalar_one()
+
+
+def _row(dedupe_key: str, recipient_key: str, channel: str, type_: str, message_id: int, at: dt.datetime, **links: Any) -> dict[str, Any]:
     return {
         "id": new_ulid(), "dedupe_key": dedupe_key, "recipient_key": recipient_key, "channel": channel, "type": type_,
         "reminder_id": None, "event_id": None, "endpoint_id": None, "registration_id": None, "not_after": None,
-        "payload": stored, "status": DeliveryStatus.PENDING.value, "attempts": 0, "next_attempt_at": at,
+        "message_id": message_id, "status": DeliveryStatus.PENDING.value, "attempts": 0, "next_attempt_at": at,
         "created_at": at, "updated_at": at, **links,
     }
 
@@ -99,10 +107,10 @@ def queue_event_message(event: Event, type_: str, *, changes: dict[str, Any] | N
     data: dict[str, Any] = {"event": messages.event_data(event)}
     if changes is not None:
         data["changes"] = changes
-    stored = messages.payload(data, at)
+    message_id = _message(type_, data, at)
     key = dedupe_key or f"event:{event.id}:{type_}:{event.sequence}"
     _insert_ignoring_duplicates([
-        _row(key, f"endpoint:{e.id}", "webhook", type_, stored, at, event_id=event.id, endpoint_id=e.id) for e in endpoints
+        _row(key, f"endpoint:{e.id}", "webhook", type_, message_id, at, event_id=event.id, endpoint_id=e.id) for e in endpoints
     ])
     return len(endpoints)
 
@@ -110,7 +118,7 @@ def queue_event_message(event: Event, type_: str, *, changes: dict[str, Any] | N
 def queue_ping(endpoint: WebhookEndpoint) -> str:
     """Queue a test message to one endpoint; returns the delivery's id."""
     at = now()
-    row = _row(f"ping:{new_ulid()}", f"endpoint:{endpoint.id}", "webhook", "ping", messages.payload({"endpoint_id": endpoint.id}, at), at,
+    row = _row(f"ping:{new_ulid()}", f"endpoint:{endpoint.id}", "webhook", "ping", _message("ping", {"endpoint_id": endpoint.id}, at), at,
                endpoint_id=endpoint.id)
     _insert_ignoring_duplicates([row])
     return row["id"]
@@ -122,17 +130,17 @@ def _reminder_rows(reminder: Reminder, event: Event, data: dict[str, Any], subsc
     rows = []
     endpoints = subscribers.matching(event, "reminder.due")
     if endpoints:
-        stored = messages.payload({"event": data, "reminder": messages.reminder_data(reminder)}, send_at)
-        rows += [_row(key, f"endpoint:{e.id}", "webhook", "reminder.due", stored, at, endpoint_id=e.id, **links) for e in endpoints]
+        message_id = _message("reminder.due", {"event": data, "reminder": messages.reminder_data(reminder)}, send_at)
+        rows += [_row(key, f"endpoint:{e.id}", "webhook", "reminder.due", message_id, at, endpoint_id=e.id, **links) for e in endpoints]
     seated = db.session.execute(
         select(Registration.id, Registration.channels).where(
             Registration.event_id == event.id, Registration.status == RegistrationStatus.REGISTERED.value
         )
     ).all()
     if seated:
-        stored = messages.payload({"event_id": event.id, "reminder": messages.reminder_data(reminder)}, send_at)
+        message_id = _message("reminder.due", {"event_id": event.id, "reminder": messages.reminder_data(reminder)}, send_at)
         rows += [
-            _row(key, f"registration:{reg_id}", channel, "reminder.due", stored, at, registration_id=reg_id, **links)
+            _row(key, f"registration:{reg_id}", channel, "reminder.due", message_id, at, registration_id=reg_id, **links)
             for reg_id, channels in seated for channel in channels or () if channel in REGISTRANT_CHANNELS
         ]
     return rows

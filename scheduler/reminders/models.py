@@ -70,6 +70,19 @@ FINAL = (DeliveryStatus.SENT.value, DeliveryStatus.DEAD.value, DeliveryStatus.EX
          DeliveryStatus.CANCELLED.value, DeliveryStatus.UNKNOWN.value)
 
 
+class OutboxMessage(db.Model):
+    """One message as built when it was queued, shared by all its deliveries (a reminder
+    fanned out to a hundred endpoints is stored once, and every attempt sends the same body)."""
+
+    __tablename__ = "outbox_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    type: Mapped[str] = mapped_column(String(32))
+    #: ``{"timestamp", "data"}``; the body sent is ``{"type", "timestamp", "data"}``.
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=now)
+
+
 class Delivery(db.Model):
     """The outbox: one message to one recipient on one channel, and how sending it went.
 
@@ -98,8 +111,8 @@ class Delivery(db.Model):
     event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="SET NULL"))
     endpoint_id: Mapped[int | None] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
     registration_id: Mapped[int | None] = mapped_column(ForeignKey("registrations.id", ondelete="CASCADE"), index=True)
-    #: The message as built when it was queued (a retry sends the same body).
-    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    #: What is sent (a retry or a replay sends the same body).
+    message_id: Mapped[int] = mapped_column(ForeignKey("outbox_messages.id", ondelete="CASCADE"), index=True)
     status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING.value)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

@@ -20,8 +20,8 @@ from sqlalchemy import bindparam, case, select, update
 from scheduler.channels.base import Failed, Outgoing, Result, Retry, Sent, Skip, Unknown
 from scheduler.channels.registry import get_channel
 from scheduler.extensions import db
-from scheduler.reminders import policy
-from scheduler.reminders.models import WAITING, Delivery, DeliveryStatus
+from scheduler.reminders import messages, policy
+from scheduler.reminders.models import WAITING, Delivery, DeliveryStatus, OutboxMessage
 from scheduler.util.ids import new_ulid
 from scheduler.util.time import now
 
@@ -57,7 +57,7 @@ def claim(limit: int, token: str | None = None, at: dt.datetime | None = None) -
         .where(_T.c.id.in_(due.scalar_subquery()))
         .values(status=DeliveryStatus.SENDING.value, leased_by=token, lease_until=at + policy.lease(),
                 attempts=_T.c.attempts + 1, updated_at=at)
-        .returning(_T.c.id, _T.c.channel, _T.c.type, _T.c.payload, _T.c.attempts, _T.c.not_after,
+        .returning(_T.c.id, _T.c.channel, _T.c.type, _T.c.message_id, _T.c.attempts, _T.c.not_after,
                    _T.c.endpoint_id, _T.c.registration_id)
     ).all()
     expired = [row for row in rows if row.not_after is not None and row.not_after <= at]
@@ -67,6 +67,7 @@ def claim(limit: int, token: str | None = None, at: dt.datetime | None = None) -
         if row not in expired:
             by_channel[row.channel].append(row)
     outgoing, skipped = [], []
+    stored = _messages({row.message_id for group in by_channel.values() for row in group})
     for channel, group in by_channel.items():
         recipients = get_channel(channel).recipients(db.session, group)
         for row in group:
@@ -74,9 +75,18 @@ def claim(limit: int, token: str | None = None, at: dt.datetime | None = None) -
             if isinstance(recipient, Skip):
                 skipped.append((row.id, DeliveryStatus.CANCELLED, recipient.reason))
             else:
-                outgoing.append(Outgoing(row.id, row.channel, row.type, row.payload, row.attempts, recipient))
+                payload, body = stored[row.message_id]
+                outgoing.append(Outgoing(row.id, row.channel, row.type, payload, row.attempts, recipient, body))
     _finish(token, at, skipped)
     return Claim(token, len(rows), outgoing)
+
+
+def _messages(ids: set[int]) -> dict[int, tuple[dict[str, Any], str]]:
+    """The claimed deliveries' messages, read and serialised once each however many recipients share them."""
+    if not ids:
+        return {}
+    rows = db.session.execute(select(OutboxMessage.id, OutboxMessage.type, OutboxMessage.payload).where(OutboxMessage.id.in_(ids)))
+    return {row.id: (row.payload, messages.body(row.type, row.payload)) for row in rows}
 
 
 def _finish(token: str, at: dt.datetime, done: list[tuple[str, DeliveryStatus, str]]) -> None:
@@ -159,6 +169,16 @@ def release(token: str, ids: list[str], at: dt.datetime | None = None) -> None:
             .where(_T.c.id.in_(ids), _T.c.leased_by == token, _T.c.status == DeliveryStatus.SENDING.value)
             .values(status=case((_T.c.attempts > 1, DeliveryStatus.RETRYING.value), else_=DeliveryStatus.PENDING.value),
                     attempts=_T.c.attempts - 1, leased_by=None, lease_until=None, next_attempt_at=at, updated_at=at)
+        )
+
+
+def renew_leases(tokens: set[str], at: dt.datetime | None = None) -> None:
+    """Keep the claims of a live sender (its queued and in-flight deliveries) from running out; flush."""
+    if tokens:
+        at = at or now()
+        db.session.execute(
+            update(_T).where(_T.c.leased_by.in_(tokens), _T.c.status == DeliveryStatus.SENDING.value)
+            .values(lease_until=at + policy.lease())
         )
 
 

@@ -33,10 +33,13 @@ class SenderPool:
     def __init__(self, app: Flask, concurrency: int = 4, *, poll_interval: float = 1.0, name: str = "sender") -> None:
         self.app, self.concurrency, self.name = app, concurrency, name
         with app.app_context():
-            #: Claims whose lease ran out are looked for twice per lease.
-            self.reclaim_interval = min(policy.lease().total_seconds() / 2, 15.0)
+            lease = policy.lease().total_seconds()
+        #: Claims whose lease ran out are looked for twice per lease; our own are renewed three times.
+        self.reclaim_interval, self.renew_interval = min(lease / 2, 15.0), lease / 3
         self.poll_interval = poll_interval
-        self.high_water = max(4 * concurrency, 8)
+        #: Claimed but unsent deliveries wait in the pool's queue (their leases renewed meanwhile):
+        #: claiming many at once is what keeps the database rounds few.
+        self.high_water = max(16 * concurrency, 64)
         self._executor = ThreadPoolExecutor(concurrency, thread_name_prefix=name)
         self._results: queue.SimpleQueue[tuple[str, Outgoing, Result]] = queue.SimpleQueue()
         #: Claimed and not yet recorded: delivery id → (claim token, its send).
@@ -65,23 +68,39 @@ class SenderPool:
             self._thread.join(timeout)
 
     def run(self) -> None:
-        """The loop (blocking until :meth:`stop`)."""
-        last_reclaim = 0.0
-        while not self._stopping.is_set():
-            try:
-                recorded = self._record_finished()
-                if time.monotonic() - last_reclaim >= self.reclaim_interval:
-                    last_reclaim = time.monotonic()
-                    self._in_context(sender.reclaim_expired_leases)
-                free = self.high_water - len(self._in_flight)
-                claimed = self._claim(free) if free > 0 else 0
-            except Exception:
-                log.exception("%s: database round failed; trying again shortly", self.name)
-                recorded, claimed = 0, 0
-                self._stopping.wait(self.poll_interval)
-            if not recorded and not claimed:
-                self._wake.wait(self._idle_timeout() if len(self._in_flight) < self.high_water else self.poll_interval)
-                self._wake.clear()
+        """The loop (blocking until :meth:`stop`): one transaction a round records, renews and claims."""
+        last_reclaim = last_renew = 0.0
+        with self.app.app_context():
+            while not self._stopping.is_set():
+                try:
+                    done = self._take_results()
+                    recorded, claimed = len(done), 0
+                    if done:
+                        self._write(done)
+                    if time.monotonic() - last_reclaim >= self.reclaim_interval:
+                        last_reclaim = time.monotonic()
+                        sender.reclaim_expired_leases()
+                    if time.monotonic() - last_renew >= self.renew_interval:
+                        last_renew = time.monotonic()
+                        sender.renew_leases({token for token, _ in self._in_flight.values()})
+                    free = self.high_water - len(self._in_flight)
+                    taken = sender.claim(min(free, 500)) if free > 0 else None
+                    db.session.commit()
+                    if done:
+                        self._forget(done)
+                    if taken is not None:
+                        self._submit(taken)
+                        claimed = taken.claimed
+                except Exception:
+                    db.session.rollback()
+                    log.exception("%s: database round failed; trying again shortly", self.name)
+                    if done:
+                        self._put_back(done)
+                    recorded, claimed = 0, 0
+                    self._stopping.wait(self.poll_interval)
+                if not recorded and not claimed:
+                    self._wake.wait(self._idle_timeout() if len(self._in_flight) < self.high_water else self.poll_interval)
+                    self._wake.clear()
         self._drain()
 
     def _in_context(self, work, *args):  # type: ignore[no-untyped-def]
@@ -95,26 +114,24 @@ class SenderPool:
                 raise
 
     def _idle_timeout(self) -> float:
-        """Sleep until the next retry falls due, at most the poll interval."""
+        """Sleep until the next delivery falls due (a retry, or one written ahead), at most the poll interval."""
         if self._in_flight:
             return self.poll_interval
-        def next_due():  # type: ignore[no-untyped-def]
-            return db.session.scalar(select(func.min(Delivery.next_attempt_at)).where(Delivery.status.in_(WAITING)))
         try:
-            due = self._in_context(next_due)
+            due = db.session.scalar(select(func.min(Delivery.next_attempt_at)).where(Delivery.status.in_(WAITING)))
+            db.session.rollback()
         except Exception:
+            db.session.rollback()
             return self.poll_interval
         if due is None:
             return self.poll_interval
         return min(max((due - now()).total_seconds(), 0.0), self.poll_interval)
 
-    def _claim(self, free: int) -> int:
-        taken = self._in_context(sender.claim, min(free, 200))
+    def _submit(self, taken: sender.Claim) -> None:
         for outgoing in taken.outgoing:
             future = self._executor.submit(self._send, outgoing)
             self._in_flight[outgoing.id] = (taken.token, future)
             future.add_done_callback(lambda f, token=taken.token, item=outgoing: self._finished(f, token, item))
-        return taken.claimed
 
     def _send(self, outgoing: Outgoing) -> Result:
         with self.app.app_context():  # channels read settings (the outbound allow-list)
@@ -125,36 +142,46 @@ class SenderPool:
             self._results.put((token, outgoing, future.result()))
         self._wake.set()
 
-    def _record_finished(self) -> int:
+    def _take_results(self) -> dict[str, list[tuple[Outgoing, Result]]]:
+        """The results finished since the last round, by claim token."""
         done: dict[str, list[tuple[Outgoing, Result]]] = {}
         while True:
             try:
                 token, outgoing, result = self._results.get_nowait()
             except queue.Empty:
-                break
+                return done
             done.setdefault(token, []).append((outgoing, result))
-        if not done:
-            return 0
-        def write() -> None:
-            for token, results in done.items():
-                sender.record(token, results)
-        try:
-            self._in_context(write)
-        except Exception:
-            # Keep the results for the next round (recording again is safe: only the claim's
-            # holder writes); dropping them would re-send those messages once their lease ran
-            # out, and leave them in ``_in_flight`` for good, shrinking the pool.
-            for token, results in done.items():
-                for outgoing, result in results:
-                    self._results.put((token, outgoing, result))
-            raise
-        count = 0
+
+    @staticmethod
+    def _write(done: dict[str, list[tuple[Outgoing, Result]]]) -> None:
+        for token, results in done.items():
+            sender.record(token, results)
+
+    def _put_back(self, done: dict[str, list[tuple[Outgoing, Result]]]) -> None:
+        """Writing failed: keep the results for the next round (only the claim's holder writes, so
+        writing again is safe); dropping them would re-send those messages once their lease ran out."""
+        for token, results in done.items():
+            for outgoing, result in results:
+                self._results.put((token, outgoing, result))
+
+    def _forget(self, done: dict[str, list[tuple[Outgoing, Result]]]) -> None:
         for results in done.values():
             for outgoing, _ in results:
                 self._in_flight.pop(outgoing.id, None)
-                count += 1
-        self.processed += count
-        return count
+                self.processed += 1
+
+    def _record_finished(self) -> int:
+        """Write the finished results in a transaction of their own (used while stopping)."""
+        done = self._take_results()
+        if not done:
+            return 0
+        try:
+            self._in_context(self._write, done)
+        except Exception:
+            self._put_back(done)
+            raise
+        self._forget(done)
+        return sum(map(len, done.values()))
 
     def _drain(self) -> None:
         """Stopping: cancel what has not started, let the rest finish, record, give back."""
