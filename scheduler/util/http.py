@@ -15,6 +15,7 @@ and CIDR ranges (an intranet range for webhooks, 127.0.0.1/32 in tests).
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 import socket
 import threading
@@ -123,6 +124,11 @@ def configured_allowlist() -> Allowlist:
     entries = current_app.config.get("OUTBOUND_ALLOWLIST") or []
     if isinstance(entries, str):
         entries = entries.split(",")
+    return _parsed_allowlist(tuple(entries))
+
+
+@functools.lru_cache(maxsize=16)
+def _parsed_allowlist(entries: tuple[str, ...]) -> Allowlist:
     return Allowlist.parse(entries)
 
 
@@ -137,14 +143,21 @@ class Target:
     address: str
 
 
-def check_url(url: str, allowlist: Allowlist | None = None) -> Target:
-    """Parse ``url``, resolve its host once and check every address; raise :class:`UnsafeURL`."""
+@functools.lru_cache(maxsize=1024)
+def _prepared_url(url: str) -> str:
+    """The URL as requests will send it (IDNA host, quoted path): a pure function, so cached."""
     try:
         prepared = requests.Request("GET", url).prepare()
     except (requests.RequestException, ValueError) as exc:
         raise UnsafeURL(f"Not a valid URL: {exc}") from None
     assert prepared.url is not None
-    parts = urlsplit(prepared.url)
+    return prepared.url
+
+
+def check_url(url: str, allowlist: Allowlist | None = None) -> Target:
+    """Parse ``url``, resolve its host once and check every address; raise :class:`UnsafeURL`."""
+    prepared_url = _prepared_url(url)
+    parts = urlsplit(prepared_url)
     if parts.scheme not in ("http", "https"):
         raise UnsafeURL("Only http:// and https:// URLs are fetched.")
     if not parts.hostname:
@@ -179,7 +192,7 @@ def check_url(url: str, allowlist: Allowlist | None = None) -> Target:
             )
     first = _plain(addresses[0])
     return Target(
-        url=prepared.url,
+        url=prepared_url,
         scheme=parts.scheme,
         host=parts.hostname,
         host_header=parts.netloc,
