@@ -340,6 +340,13 @@ class StatusWatch:
         self.conn.close()
 
 
+def machine_cpu_seconds() -> float:
+    """CPU time the whole machine has spent busy (user, system, interrupts) since boot, in seconds."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    busy = sum(fields[:3]) + sum(fields[5:8])  # user nice system · irq softirq steal (not idle, iowait)
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
 def memory_of(pid: int | str = "self") -> dict[str, int]:
     """VmRSS and VmHWM (peak) of a process, in KiB."""
     out = {}
@@ -469,12 +476,13 @@ def run_baseline(messages: list[tuple[str, str, str, str]], processes: int, conc
     for child in children:
         child.start()
     barrier.wait(timeout=120)
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), machine_cpu_seconds()
     reports = [out.get(timeout=600) for _ in children]
+    cpu_seconds = machine_cpu_seconds() - cpu_started
     for child in children:
         child.join(30)
     seconds = max(r[0] for r in reports) - started
-    return {"seconds": seconds, "sent": sum(r[1] for r in reports), "errors": sum(r[3] for r in reports),
+    return {"seconds": seconds, "cpu_seconds": cpu_seconds, "sent": sum(r[1] for r in reports), "errors": sum(r[3] for r in reports),
             "error_samples": [e for r in reports for e in r[2]][:5]}
 
 
@@ -500,6 +508,10 @@ class FanoutResult:
     baseline_received: dict[str, Any]
     baseline_errors: int
     memory_kib: list[dict[str, int]]
+    #: Busy CPU time of the whole machine during ours and during the baseline (all processes: senders,
+    #: database, receiver): on a small machine it tells whether a configuration is bound by CPU.
+    cpu_seconds: float = 0.0
+    baseline_cpu_seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -566,12 +578,13 @@ def run_fanout(backend: str, url: str, workers: int, receiver: Receiver, args: a
             idle = [memory_of(p.pid) for p in processes]
         receiver.reset()
         with app.app_context():
-            started = time.monotonic()
+            started, cpu_started = time.monotonic(), machine_cpu_seconds()
             queued, dispatch_seconds = dispatch_now()
             db.session.remove()
         if queued != total:
             raise RuntimeError(f"dispatch queued {queued} deliveries, expected {total}")
         finished, statuses = watch.wait_all_final(total, args.timeout)
+        cpu_seconds = machine_cpu_seconds() - cpu_started
         peak = [memory_of()] if workers == 0 else [memory_of(p.pid) for p in processes]
         received = receiver.stats()
     finally:
@@ -590,10 +603,12 @@ def run_fanout(backend: str, url: str, workers: int, receiver: Receiver, args: a
     messages = messages_of(url)
     receiver.reset()
     baseline = run_baseline(messages, max(workers, 1), args.concurrency)
+    baseline_cpu = baseline["cpu_seconds"]
     baseline_received = receiver.stats()
     result = FanoutResult(config, backend, max(workers, 1), args.concurrency, total, loaded["load_seconds"],
                           dispatch_seconds, finished - started, finished - started - dispatch_seconds, baseline["seconds"],
-                          statuses, received, baseline_received, baseline["errors"], memory, errors[:10])
+                          statuses, received, baseline_received, baseline["errors"], memory, cpu_seconds, baseline_cpu,
+                          errors[:10])
     print(f"  ours {result.rate:,.0f}/s (dispatch {dispatch_seconds:.2f} s, all sent after {result.total_seconds:.2f} s),"
           f" baseline {result.baseline_rate:,.0f}/s: ratio {result.ratio:.2f}{'' if result.ok else '  (CHECKS FAILED)'}",
           flush=True)
@@ -701,6 +716,11 @@ def print_report(fanouts: Sequence[FanoutResult], lateness: Sequence[LatenessRes
           " bodies with the same signed headers, persisting nothing;")
     print("send-only = the ratio without the dispatch (from its commit to the last row sent); checks = every row sent,"
           " every message received once and verified, the baseline's too.")
+    cpus = os.cpu_count() or 1
+    for r in fanouts:
+        print(f"  {r.config}: machine CPU {1000 * r.cpu_seconds / r.deliveries:.2f} ms per delivery"
+              f" (busy {r.cpu_seconds / r.total_seconds / cpus:.0%} of {cpus} CPUs), baseline"
+              f" {1000 * r.baseline_cpu_seconds / r.deliveries:.2f} ms (busy {r.baseline_cpu_seconds / r.baseline_seconds / cpus:.0%})")
     for r in fanouts:
         if not r.ok:
             print(f"  {r.config}: statuses {r.statuses}, received {r.received}, baseline received {r.baseline_received},"

@@ -109,37 +109,33 @@ def send_one(outgoing: Outgoing) -> Result:
 
 
 def record(token: str, results: Iterable[tuple[Outgoing, Result]], at: dt.datetime | None = None) -> None:
-    """Write each result under the claim ``token`` and apply the channel's retry policy (flush)."""
+    """Write each result under the claim ``token`` and apply the channel's retry policy (flush).
+
+    Results with the same outcome (typically: sent, now) are written in one statement.
+    Only rows this claim still holds change, and only their results count toward the
+    endpoint's health: a claim taken back meanwhile must not disable (or heal) an endpoint.
+    """
     at = at or now()
     results = list(results)
-    # Only the rows this claim still holds count, for the delivery and for its endpoint's health:
-    # a result from a claim that was taken back must not disable (or heal) an endpoint either.
-    held = set(db.session.scalars(
-        select(_T.c.id).where(_T.c.id.in_([outgoing.id for outgoing, _ in results]), _T.c.leased_by == token,
-                              _T.c.status == DeliveryStatus.SENDING.value).with_for_update()
-    )) if results else set()
+    groups: dict[tuple[Any, ...], list[str]] = defaultdict(list)
+    for outgoing, result in results:
+        groups[_outcome(outgoing, result, at)].append(outgoing.id)
+    held: set[str] = set()
+    for (status, next_at, sent_at, error, code), ids in groups.items():
+        for start in range(0, len(ids), 500):
+            held.update(db.session.scalars(
+                update(_T)
+                .where(_T.c.id.in_(ids[start:start + 500]), _T.c.leased_by == token, _T.c.status == DeliveryStatus.SENDING.value)
+                .values(status=status.value, next_attempt_at=next_at or at, sent_at=sent_at, last_error=error and error[:500],
+                        last_status_code=code, leased_by=None, lease_until=None, updated_at=at)
+                .returning(_T.c.id)
+            ))
     if len(held) < len(results):
         log.warning("ignored %d results of claim %s: taken back meanwhile", len(results) - len(held), token)
-    params, endpoint_results = [], []
-    for outgoing, result in results:
-        if outgoing.id not in held:
-            continue
-        status, next_at, sent_at, error, code = _outcome(outgoing, result, at)
-        params.append({"b_id": outgoing.id, "b_status": status.value, "b_next": next_at or at, "b_sent": sent_at,
-                       "b_error": error and error[:500], "b_code": code})
-        endpoint_id = getattr(outgoing.recipient, "endpoint_id", None)
-        if endpoint_id is not None:
-            endpoint_results.append((endpoint_id, result))
-    if not params:
-        return
-    db.session.execute(
-        update(_T)
-        .where(_T.c.id == bindparam("b_id"), _T.c.leased_by == token, _T.c.status == DeliveryStatus.SENDING.value)
-        .values(status=bindparam("b_status"), next_attempt_at=bindparam("b_next", type_=_T.c.next_attempt_at.type),
-                sent_at=bindparam("b_sent", type_=_T.c.sent_at.type), last_error=bindparam("b_error"),
-                last_status_code=bindparam("b_code"), leased_by=None, lease_until=None, updated_at=at),
-        params,
-    )
+    endpoint_results = [
+        (outgoing.recipient.endpoint_id, result) for outgoing, result in results
+        if outgoing.id in held and getattr(outgoing.recipient, "endpoint_id", None) is not None
+    ]
     if endpoint_results:
         from scheduler.channels.health import record_endpoint_results
 
