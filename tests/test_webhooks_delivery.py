@@ -209,6 +209,8 @@ def test_default_plans_send_reminders_at_their_times(org, receiver, clock):
     assert first["type"] == "reminder.due" and first["timestamp"] == "2024-06-19T01:00:00Z"
     assert first["data"]["reminder"]["scheduled_at"] == "2024-06-19T01:00:00Z"
     assert first["data"]["event"]["title"] == tour.title
+    assert first["data"]["reminder"]["meeting"] == {"point": "江门市科技馆北门", "time": "2024-06-22T09:00:00+08:00"}
+    assert "meeting" not in receiver.messages[1].body["data"]["reminder"]  # the fair has no meeting point
     assert len(set(receiver.ids_in_order())) == 4
 
 
@@ -270,7 +272,9 @@ def test_seated_registrants_get_an_sms_waitlisted_ones_do_not(org, clock):
     sms = only(channel="sms")
     assert (sms.registration_id, sms.status, sms.type) == (seated.id, "sent", "reminder.due")
     assert [phone for phone, _ in console_sms.OUTBOX] == [seated.phone]
-    assert "2024-06-22T01:00:00Z" in console_sms.OUTBOX[0][1]
+    assert console_sms.OUTBOX[0][1] == (
+        f"【科普活动提醒】{event.title}将于6月22日 09:00开始，地点：江门市科技馆，集合：6月22日 09:00，江门市科技馆北门。"
+    )
 
 
 # -- 3. retries ---------------------------------------------------------------------------------

@@ -6,10 +6,12 @@ in :data:`OUTBOX` so a developer (or a test) can read them.
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -29,6 +31,21 @@ class Phone:
 
     number: str
     name: str
+
+
+def reminder_text(data: dict[str, Any]) -> str:
+    """The reminder's text: ``【科普活动提醒】{title}将于6月22日 09:00开始，地点：…``."""
+    event, reminder = data["event"], data["reminder"]
+    tz = ZoneInfo(event["timezone"])
+    start = dt.datetime.fromisoformat(reminder["occurrence_start"]).astimezone(tz)
+    text = f"【科普活动提醒】{event['title']}将于{start.month}月{start.day}日 {start:%H:%M}开始"
+    if event.get("venue"):
+        text += f"，地点：{event['venue']}"
+    meeting = reminder.get("meeting")
+    if meeting:
+        at = dt.datetime.fromisoformat(meeting["time"]).astimezone(tz)
+        text += f"，集合：{at.month}月{at.day}日 {at:%H:%M}，{meeting['point']}"
+    return text + "。"
 
 
 class ConsoleSmsChannel:
@@ -54,8 +71,7 @@ class ConsoleSmsChannel:
     def send(self, outgoing: Outgoing) -> Result:
         """Log the text with the number masked (numbers never reach the log in full)."""
         phone: Phone = outgoing.recipient
-        reminder = outgoing.payload["data"].get("reminder", {})
-        text = f"[reminder {outgoing.type}] event {outgoing.payload['data'].get('event_id')} at {reminder.get('occurrence_start')}"
+        text = reminder_text(outgoing.payload["data"])
         OUTBOX.append((phone.number, text))
         log.info("SMS to %s: %s (id %s)", mask_phone(phone.number), text, outgoing.id)
         return Sent()

@@ -130,7 +130,7 @@ def _reminder_rows(reminder: Reminder, event: Event, data: dict[str, Any], subsc
     rows = []
     endpoints = subscribers.matching(event, "reminder.due")
     if endpoints:
-        message_id = _message("reminder.due", {"event": data, "reminder": messages.reminder_data(reminder)}, send_at)
+        message_id = _message("reminder.due", {"event": data, "reminder": messages.reminder_data(reminder, event)}, send_at)
         rows += [_row(key, f"endpoint:{e.id}", "webhook", "reminder.due", message_id, at, endpoint_id=e.id, **links) for e in endpoints]
     seated = db.session.execute(
         select(Registration.id, Registration.channels).where(
@@ -138,7 +138,7 @@ def _reminder_rows(reminder: Reminder, event: Event, data: dict[str, Any], subsc
         )
     ).all()
     if seated:
-        message_id = _message("reminder.due", {"event_id": event.id, "reminder": messages.reminder_data(reminder)}, send_at)
+        message_id = _message("reminder.due", messages.registrant_data(reminder, event), send_at)
         rows += [
             _row(key, f"registration:{reg_id}", channel, "reminder.due", message_id, at, registration_id=reg_id, **links)
             for reg_id, channels in seated for channel in channels or () if channel in REGISTRANT_CHANNELS

@@ -8,7 +8,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from scheduler.events.kinds import Kind
 from scheduler.events.models import Event
 from scheduler.events.presenters import present_events
 from scheduler.reminders.models import Reminder
@@ -38,13 +40,28 @@ def events_data(events: list[Event]) -> dict[int, dict[str, Any]]:
     return found
 
 
-def reminder_data(reminder: Reminder) -> dict[str, Any]:
-    """Which occurrence a reminder is about and how far ahead it is."""
-    return {
+def reminder_data(reminder: Reminder, event: Event) -> dict[str, Any]:
+    """Which occurrence a reminder is about and how far ahead it is; for a study tour, where
+    and when to meet (the meeting time defaults to the occurrence's start)."""
+    data: dict[str, Any] = {
         "id": reminder.id,
         "offset": reminder.offset,
         "occurrence_start": _iso(reminder.occurrence_start),
         "scheduled_at": _iso(reminder.scheduled_at),
+    }
+    details = event.details or {}
+    if event.kind == Kind.STUDY_TOUR and details.get("meeting_point"):
+        data["meeting"] = {"point": details["meeting_point"], "time": details.get("meeting_time") or
+                           reminder.occurrence_start.astimezone(ZoneInfo(event.timezone)).isoformat()}
+    return data
+
+
+def registrant_data(reminder: Reminder, event: Event) -> dict[str, Any]:
+    """What a message to a participant needs (no more: it is stored for every reminder)."""
+    return {
+        "event": {"id": event.id, "title": event.title, "timezone": event.timezone, "venue": event.venue,
+                  "address": event.address, "page": absolute_url("pages.event_page", event_id=event.id)},
+        "reminder": reminder_data(reminder, event),
     }
 
 
