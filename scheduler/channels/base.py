@@ -80,7 +80,8 @@ class Channel(Protocol):
     name: str
 
     def recipients(self, session: Session, deliveries: list[Any]) -> dict[str, Any]:
-        """Load what sending needs for each delivery (by id) in one query; :class:`Skip` to cancel one."""
+        """Load what sending needs for each delivery (by id) in one query, settings included; :class:`Skip` to cancel one."""
 
     def send(self, outgoing: Outgoing) -> Result:
-        """Send one message (called from a sender thread, outside any transaction)."""
+        """Send one message. Called from a sender thread outside any transaction and application
+        context: whatever settings sending needs are read by :meth:`recipients`, into the recipient."""

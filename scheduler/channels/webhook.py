@@ -36,6 +36,8 @@ class WebhookTarget:
     endpoint_id: int
     url: str
     secrets: tuple[str, ...]
+    #: The application's ``OUTBOUND_ALLOWLIST``, read when claimed (senders run outside the app).
+    allowlist: http.Allowlist
 
 
 def signing_secrets(endpoint: WebhookEndpoint, at: dt.datetime) -> tuple[str, ...]:
@@ -80,7 +82,7 @@ class WebhookChannel:
         """Each delivery's endpoint URL and secrets; a disabled or deleted endpoint is skipped."""
         ids = {d.endpoint_id for d in deliveries}
         endpoints = {e.id: e for e in session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.id.in_(ids)))}
-        at, found = now(), {}
+        at, found, allowlist = now(), {}, http.configured_allowlist()
         for delivery in deliveries:
             endpoint = endpoints.get(delivery.endpoint_id)
             if endpoint is None:
@@ -88,7 +90,7 @@ class WebhookChannel:
             elif not endpoint.enabled:
                 found[delivery.id] = Skip(f"The endpoint is disabled: {endpoint.disabled_reason or 'by its owner'}.")
             else:
-                found[delivery.id] = WebhookTarget(endpoint.id, endpoint.url, signing_secrets(endpoint, at))
+                found[delivery.id] = WebhookTarget(endpoint.id, endpoint.url, signing_secrets(endpoint, at), allowlist)
         return found
 
     def send(self, outgoing: Outgoing) -> Result:
@@ -102,7 +104,7 @@ class WebhookChannel:
         try:
             answer = http.safe_request(
                 "POST", target.url, data=body.encode("utf-8"), headers=headers, timeout=TIMEOUT,
-                max_bytes=MAX_ANSWER_BYTES, ok_statuses=range(100, 600), keep_alive=True,
+                max_bytes=MAX_ANSWER_BYTES, ok_statuses=range(100, 600), keep_alive=True, allowlist=target.allowlist,
             )
         except http.UnsafeURL as exc:
             return Failed(str(exc))

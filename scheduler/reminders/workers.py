@@ -129,13 +129,9 @@ class SenderPool:
 
     def _submit(self, taken: sender.Claim) -> None:
         for outgoing in taken.outgoing:
-            future = self._executor.submit(self._send, outgoing)
+            future = self._executor.submit(sender.send_one, outgoing)  # no app context: see Channel.send
             self._in_flight[outgoing.id] = (taken.token, future)
             future.add_done_callback(lambda f, token=taken.token, item=outgoing: self._finished(f, token, item))
-
-    def _send(self, outgoing: Outgoing) -> Result:
-        with self.app.app_context():  # channels read settings (the outbound allow-list)
-            return sender.send_one(outgoing)
 
     def _finished(self, future: Future[Result], token: str, outgoing: Outgoing) -> None:
         if not future.cancelled():
