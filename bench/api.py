@@ -20,6 +20,7 @@ import datetime as dt
 import gc
 import json
 import logging
+import os
 import platform
 import random
 import statistics
@@ -306,6 +307,35 @@ def ensure_pg_database(url: str) -> str | None:
 
 
 @contextmanager
+def postgresql(args: argparse.Namespace, skipped: dict[str, str]) -> Iterator[bool]:
+    """Whether the ``--pg-url`` database can be used (if not, say why and note it in ``skipped``);
+    its schema is reset afterwards unless ``--keep-pg``."""
+    reason = ensure_pg_database(args.pg_url)
+    if reason:
+        skipped["postgresql"] = reason
+        print(f"PostgreSQL skipped: cannot reach {make_url(args.pg_url).render_as_string()}: {reason}", flush=True)
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        if not args.keep_pg:
+            engine = create_engine(args.pg_url)
+            reset_pg_schema(engine)
+            engine.dispose()
+
+
+def print_closing(path: Path, started: float, loadavg: dict[str, tuple[float, ...]] | None = None) -> None:
+    """The last lines of every benchmark: the load average (when kept) and where the figures went."""
+    print()
+    if loadavg:
+        print(f"Load average (1, 5, 15 min) at start {', '.join(f'{x:.2f}' for x in loadavg['start'])},"
+              f" at end {', '.join(f'{x:.2f}' for x in loadavg['end'])} ({os.cpu_count()} CPUs).")
+    print(f"Figures written to {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}"
+          f" ({time.perf_counter() - started:.0f} s in all).")
+
+
+@contextmanager
 def sqlite_url() -> Iterator[str]:
     """A SQLite database file in a temporary directory, removed (with its WAL files) afterwards."""
     with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
@@ -568,26 +598,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             with sqlite_url() as url:
                 results.append(run_case("sqlite", url, size, args))
     if not args.sqlite_only:
-        reason = ensure_pg_database(args.pg_url)
-        if reason:
-            skipped["postgresql"] = reason
-            print(f"PostgreSQL skipped: cannot reach {make_url(args.pg_url).render_as_string()}: {reason}", flush=True)
-        else:
-            try:
-                for size in args.sizes:
-                    print(f"postgresql: {size:,} events ...", flush=True)
-                    results.append(run_case("postgresql", args.pg_url, size, args))
-            finally:
-                if not args.keep_pg:
-                    engine = create_engine(args.pg_url)
-                    reset_pg_schema(engine)
-                    engine.dispose()
+        with postgresql(args, skipped) as usable:
+            for size in args.sizes if usable else ():
+                print(f"postgresql: {size:,} events ...", flush=True)
+                results.append(run_case("postgresql", args.pg_url, size, args))
     ratio_rows = ratios(results)
     print_report(results, ratio_rows, args)
-    path = write_json(results, ratio_rows, args, skipped)
-    print()
-    print(f"Figures written to {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}"
-          f" ({time.perf_counter() - started:.0f} s in all).")
+    print_closing(write_json(results, ratio_rows, args, skipped), started)
     return 0
 
 

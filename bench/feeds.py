@@ -33,6 +33,7 @@ import hashlib
 import http.client
 import json
 import multiprocessing
+import contextlib
 import os
 import platform
 import random
@@ -54,13 +55,12 @@ from zoneinfo import ZoneInfo
 
 import icalendar
 from flask import Flask
-from sqlalchemy import create_engine, insert, text
+from sqlalchemy import insert, text
 from sqlalchemy.engine import make_url
 
 from bench.api import (
-    BATCH, RESULTS_DIR, TZ, TZ_NAME, UTC, Timing, add_backend_args, batched, build_schema, ensure_pg_database, make_app,
-    reset_pg_schema,
-    sqlite_url,
+    BATCH, RESULTS_DIR, TZ, TZ_NAME, UTC, Timing, add_backend_args, batched, build_schema, make_app, postgresql,
+    print_closing, sqlite_url,
 )
 from scheduler.events.kinds import KINDS, SECTOR_NAMES, Kind, Sector, validate_details
 from scheduler.events.models import Event, Status
@@ -1339,33 +1339,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.pg_only:
         collect(run_backend("sqlite", sqlite_url, args))
     if not args.sqlite_only:
-        reason = ensure_pg_database(args.pg_url)
-        if reason:
-            skipped["postgresql"] = reason
-            print(f"PostgreSQL skipped: cannot reach {make_url(args.pg_url).render_as_string()}: {reason}", flush=True)
-        else:
-            class _PG:  # the same database for every size: run_backend's ``with urls() as url``
-                def __enter__(self) -> str:
-                    return args.pg_url
-
-                def __exit__(self, *_exc: object) -> None:
-                    return None
-
-            try:
-                collect(run_backend("postgresql", _PG, args))
-            finally:
-                if not args.keep_pg:
-                    engine = create_engine(args.pg_url)
-                    reset_pg_schema(engine)
-                    engine.dispose()
+        with postgresql(args, skipped) as usable:
+            if usable:
+                collect(run_backend("postgresql", lambda: contextlib.nullcontext(args.pg_url), args))
     loadavg["end"] = os.getloadavg()
     print_report(builds, rebuilds, loads, args)
-    path = write_json(builds, rebuilds, loads, args, skipped, loadavg)
-    print()
-    print(f"Load average (1, 5, 15 min) at start {', '.join(f'{x:.2f}' for x in loadavg['start'])},"
-          f" at end {', '.join(f'{x:.2f}' for x in loadavg['end'])} ({os.cpu_count()} CPUs).")
-    print(f"Figures written to {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}"
-          f" ({time.perf_counter() - started:.0f} s in all).")
+    print_closing(write_json(builds, rebuilds, loads, args, skipped, loadavg), started, loadavg)
     return 0
 
 

@@ -53,10 +53,10 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from bench.api import RESULTS_DIR, UTC, add_backend_args, build_schema, ensure_pg_database, make_app, reset_pg_schema
+from bench.api import RESULTS_DIR, UTC, add_backend_args, build_schema, make_app, postgresql, print_closing
 
 DESCRIPTION = ("Benchmark of reminder delivery: 10,000 webhook fan-out vs a bare requests pool, lateness of 1,000"
                " reminders due in the same second, and the senders' peak memory.")
@@ -846,32 +846,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                     with sqlite_url() as url:
                         lateness.append(run_lateness("sqlite", url, 0, receiver, args, log_dir))
             if not args.sqlite_only:
-                reason = ensure_pg_database(args.pg_url)
-                if reason:
-                    skipped["postgresql"] = reason
-                    print(f"PostgreSQL skipped: cannot reach {make_url(args.pg_url).render_as_string()}: {reason}", flush=True)
-                else:
-                    try:
-                        for workers in args.workers:
-                            fanouts.append(run_fanout("postgresql", args.pg_url, workers, receiver, args, log_dir))
-                        if not args.no_lateness:
-                            lateness.append(run_lateness("postgresql", args.pg_url, args.lateness_workers, receiver, args,
-                                                         log_dir))
-                    finally:
-                        if not args.keep_pg:
-                            engine = create_engine(args.pg_url)
-                            reset_pg_schema(engine)
-                            engine.dispose()
+                with postgresql(args, skipped) as usable:
+                    for workers in args.workers if usable else ():
+                        fanouts.append(run_fanout("postgresql", args.pg_url, workers, receiver, args, log_dir))
+                    if usable and not args.no_lateness:
+                        lateness.append(run_lateness("postgresql", args.pg_url, args.lateness_workers, receiver, args,
+                                                     log_dir))
     finally:
         receiver.stop()
     loadavg["end"] = os.getloadavg()
     print_report(fanouts, lateness, args)
-    path = write_json(fanouts, lateness, args, skipped, loadavg)
-    print()
-    print(f"Load average (1, 5, 15 min) at start {', '.join(f'{x:.2f}' for x in loadavg['start'])},"
-          f" at end {', '.join(f'{x:.2f}' for x in loadavg['end'])} ({os.cpu_count()} CPUs).")
-    print(f"Figures written to {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}"
-          f" ({time.perf_counter() - started:.0f} s in all).")
+    print_closing(write_json(fanouts, lateness, args, skipped, loadavg), started, loadavg)
     return 0
 
 
