@@ -416,6 +416,20 @@ class Process:
         self._log.close()
 
 
+def shut_down(app: Flask, processes: Sequence[Process]) -> list[str]:
+    """Stop the processes and release this process's connections; returns the processes' error lines."""
+    from scheduler.extensions import db
+
+    errors = []
+    for process in processes:
+        process.stop()
+        errors += process.errors()
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    return errors
+
+
 def start_workers(url: str, count: int, concurrency: int, log_dir: Path) -> list[Process]:
     """``count`` × ``flask worker run --concurrency N``, waited for."""
     workers = [Process(["worker", "run", "--concurrency", str(concurrency)], url, log_dir / f"worker-{i}.log",
@@ -592,12 +606,7 @@ def run_fanout(backend: str, url: str, workers: int, receiver: Receiver, args: a
         if pool is not None:
             pool.stop()
             wakeup.clear_callbacks()
-        for process in processes:
-            process.stop()
-            errors += process.errors()
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+        errors += shut_down(app, processes)
     memory = [{"idle_rss": i["VmRSS"], "idle_peak": i["VmHWM"], "peak": p["VmHWM"], "end_rss": p["VmRSS"]}
               for i, p in zip(idle, peak, strict=True)]
     messages = messages_of(url)
@@ -641,7 +650,6 @@ class LatenessResult:
 def run_lateness(backend: str, url: str, workers: int, receiver: Receiver, args: argparse.Namespace,
                  log_dir: Path) -> LatenessResult:
     """Start the clock and the senders, plan the reminders for one second ahead, measure their arrival."""
-    from scheduler.extensions import db
     from scheduler.reminders import engine
 
     config = f"{backend}, embedded engine" if workers == 0 else f"{backend}, scheduler + {workers} worker{'s' if workers > 1 else ''}"
@@ -676,12 +684,7 @@ def run_lateness(backend: str, url: str, workers: int, receiver: Receiver, args:
         watch.close()
         if workers == 0:
             engine.stop()
-        for process in processes:
-            process.stop()
-            errors += process.errors()
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+        errors += shut_down(app, processes)
     late = sorted(wall - due.timestamp() for _id, wall in stats["arrivals"])
     cuts = statistics.quantiles(late, n=100, method="inclusive")
     result = LatenessResult(config, backend, args.lateness_reminders, args.lateness_endpoints, lead, stats["count"],
