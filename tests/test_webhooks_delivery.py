@@ -51,8 +51,7 @@ def loopback(app):
     app.config["OUTBOUND_ALLOWLIST"] = ["127.0.0.1/32"]
     yield
     app.config["OUTBOUND_ALLOWLIST"] = saved
-    for session in http._local.__dict__.pop("sessions", {}).values():
-        session.close()
+    http.forget_connections()
 
 
 @pytest.fixture

@@ -7,6 +7,8 @@ then connect to exactly the address that was checked: the ``Host`` header, TLS S
 the certificate check still use the name, so a DNS answer that changes between the
 check and the connection (DNS rebinding) cannot redirect the request. Redirects are
 never followed, every request has a timeout, and the body is read with a size cap.
+It uses urllib3 (what requests is built on) directly: a connection pool made for the
+checked address, which a sender thread keeps for its next message (``keep_alive``).
 
 Why not ``requests-hardened``: it pins the checked address the same way, but its only
 opening is "allow loopback" (a flag), while ``OUTBOUND_ALLOWLIST`` opens chosen hosts
@@ -14,7 +16,6 @@ and CIDR ranges (an intranet range for webhooks, 127.0.0.1/32 in tests).
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 import ipaddress
 import socket
@@ -26,8 +27,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from flask import current_app, has_app_context
-from requests.adapters import HTTPAdapter
 from urllib3.util.connection import allowed_gai_family
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -141,6 +142,9 @@ class Target:
     host: str
     host_header: str
     address: str
+    port: int = 80
+    #: The path and query to request.
+    target: str = "/"
 
 
 @functools.lru_cache(maxsize=1024)
@@ -196,58 +200,47 @@ def check_url(url: str, allowlist: Allowlist | None = None) -> Target:
         scheme=parts.scheme,
         host=parts.hostname,
         host_header=parts.netloc,
-        address=f"[{first}]" if first.version == 6 else str(first),
+        address=str(first),
+        port=port,
+        target=(parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
     )
 
 
-class _PinnedAdapter(HTTPAdapter):
-    """Connects to the address that was checked, keeping the host name for SNI and the certificate."""
-
-    def __init__(self, target: Target) -> None:
-        super().__init__(max_retries=0)
-        self._target = target
-
-    def build_connection_pool_key_attributes(
-        self, request: requests.PreparedRequest, verify: Any, cert: Any = None
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
-        if host_params["host"] != self._target.host:  # one session per checked URL: anything else is a bug
-            raise UnsafeURL("The request went to a host that was not checked.")
-        host_params["host"] = self._target.address
-        if host_params["scheme"] == "https":
-            pool_kwargs["server_hostname"] = self._target.host
-            pool_kwargs["assert_hostname"] = self._target.host
-        return host_params, pool_kwargs
-
-
 _local = threading.local()
-#: Connections a sender thread keeps open at most (to as many checked addresses).
-_MAX_KEPT_SESSIONS = 32
+#: Connection pools a sender thread keeps open at most (to as many checked addresses).
+_MAX_KEPT_POOLS = 32
 
 
-def _new_session(target: Target) -> requests.Session:
-    session = requests.Session()
-    session.trust_env = False  # no proxies or .netrc from the environment: we connect where we checked
-    adapter = _PinnedAdapter(target)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
+def _new_pool(target: Target, verify: bool | str) -> urllib3.HTTPConnectionPool:
+    """A pool that connects to the checked address; TLS still names and checks the host (SNI, certificate)."""
+    if target.scheme == "https":
+        return urllib3.HTTPSConnectionPool(
+            target.address, target.port, maxsize=1, retries=False, server_hostname=target.host, assert_hostname=target.host,
+            cert_reqs="CERT_REQUIRED" if verify else "CERT_NONE",
+            ca_certs=verify if isinstance(verify, str) else (requests.certs.where() if verify else None),
+        )
+    return urllib3.HTTPConnectionPool(target.address, target.port, maxsize=1, retries=False)
 
 
-def _session_for(target: Target, keep_alive: bool) -> requests.Session:
-    """A session pinned to the checked address: new, or this thread's kept one for the same address."""
+def _pool_for(target: Target, verify: bool | str, keep_alive: bool) -> urllib3.HTTPConnectionPool:
+    """A new pool, or (``keep_alive``) this thread's kept one for the same checked address."""
     if not keep_alive:
-        return _new_session(target)
-    kept: dict[tuple[str, str, str], requests.Session] = _local.__dict__.setdefault("sessions", {})
-    key = (target.scheme, target.host, target.address)
-    session = kept.get(key)
-    if session is None:
-        if len(kept) >= _MAX_KEPT_SESSIONS:
-            for old in kept.values():
-                old.close()
-            kept.clear()
-        session = kept[key] = _new_session(target)
-    return session
+        return _new_pool(target, verify)
+    kept: dict[tuple[Any, ...], urllib3.HTTPConnectionPool] = _local.__dict__.setdefault("pools", {})
+    key = (target.scheme, target.host, target.address, target.port, verify)
+    pool = kept.get(key)
+    if pool is None:
+        if len(kept) >= _MAX_KEPT_POOLS:
+            forget_connections()
+            kept = _local.__dict__.setdefault("pools", {})
+        pool = kept[key] = _new_pool(target, verify)
+    return pool
+
+
+def forget_connections() -> None:
+    """Close the connections this thread keeps open (tests; a sender thread that stops)."""
+    for pool in _local.__dict__.pop("pools", {}).values():
+        pool.close()
 
 
 @dataclass(frozen=True)
@@ -261,12 +254,12 @@ class FetchResult:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
-def _read_capped(response: requests.Response, max_bytes: int, deadline: float, timeout: float) -> bytes:
+def _read_capped(response: urllib3.BaseHTTPResponse, max_bytes: int, deadline: float, timeout: float) -> bytes:
     length = response.headers.get("Content-Length", "")
     if length.isdigit() and int(length) > max_bytes:
         raise FetchError(f"The response is {int(length):,} bytes; at most {max_bytes:,} are read.")
     chunks, total = [], 0
-    for chunk in response.iter_content(_CHUNK):
+    for chunk in response.stream(_CHUNK):
         total += len(chunk)
         if total > max_bytes:
             raise FetchError(f"The response is larger than {max_bytes:,} bytes.")
@@ -300,37 +293,43 @@ def safe_request(
     target = check_url(url, allowlist)
     sent_headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity", **(headers or {}), "Host": target.host_header}
     deadline = time.monotonic() + timeout
-    session = _session_for(target, keep_alive)
+    pool = _pool_for(target, verify, keep_alive)
+    response = None
     try:
-        with contextlib.nullcontext() if keep_alive else session, session.request(
-            method, target.url, data=data, headers=sent_headers, timeout=(timeout, timeout), allow_redirects=False, stream=True,
-            verify=verify,
-        ) as response:
-            if response.is_redirect or 300 <= response.status_code < 400:
-                location = response.headers.get("Location", "")
-                raise Redirected(
-                    f"The server answered {response.status_code} (a redirect to {location!r}); "
-                    "redirects are not followed: give the final address.",
-                    response.status_code,
-                )
-            if response.status_code not in ok_statuses:
-                raise FetchError(f"The server answered {response.status_code} {response.reason or ''}".rstrip() + ".")
-            content = _read_capped(response, max_bytes, deadline, timeout)
-            return FetchResult(
-                target.url, response.status_code, response.headers.get("Content-Type", ""), content, response.headers
+        response = pool.urlopen(
+            method, target.target, body=data, headers=sent_headers, retries=False, redirect=False, assert_same_host=False,
+            timeout=urllib3.Timeout(connect=timeout, read=timeout), preload_content=False, decode_content=True,
+        )
+        if 300 <= response.status < 400:
+            location = response.headers.get("Location", "")
+            raise Redirected(
+                f"The server answered {response.status} (a redirect to {location!r}); "
+                "redirects are not followed: give the final address.",
+                response.status,
             )
-    except requests.Timeout:
-        raise FetchError(f"No answer within {timeout:g} s.") from None
-    except requests.exceptions.SSLError:
+        if response.status not in ok_statuses:
+            raise FetchError(f"The server answered {response.status} {response.reason or ''}".rstrip() + ".")
+        content = _read_capped(response, max_bytes, deadline, timeout)
+        return FetchResult(target.url, response.status, response.headers.get("Content-Type", ""), content, response.headers)
+    except urllib3.exceptions.SSLError:
         raise FetchError(f"The TLS connection to {target.host} failed (certificate or protocol).") from None
-    except requests.ConnectionError:
-        if keep_alive:  # the kept connection may be the broken part: the next send starts afresh
-            broken = _local.__dict__.get("sessions", {}).pop((target.scheme, target.host, target.address), None)
-            if broken is not None:
-                broken.close()
+    except urllib3.exceptions.NewConnectionError:  # before TimeoutError: urllib3 makes it one
         raise FetchError(f"Could not connect to {target.host}.") from None
-    except requests.RequestException as exc:
+    except urllib3.exceptions.TimeoutError:
+        raise FetchError(f"No answer within {timeout:g} s.") from None
+    except (urllib3.exceptions.ProtocolError, OSError):
+        raise FetchError(f"Could not connect to {target.host}.") from None
+    except urllib3.exceptions.HTTPError as exc:
         raise FetchError(f"The request failed: {type(exc).__name__}.") from None
+    finally:
+        if response is not None:
+            if response.isclosed() or response.length_remaining == 0:
+                response.release_conn()  # read in full: the connection goes back for the next send
+            else:
+                response.close()  # not read to its end: the connection cannot be reused
+                response.release_conn()
+        if not keep_alive:
+            pool.close()
 
 
 def safe_get(url: str, *, accept: str = "*/*", **options: Any) -> FetchResult:
