@@ -9,3 +9,4 @@ from scheduler.reminders.models import Reminder  # noqa: F401
 from scheduler.channels.models import WebhookEndpoint  # noqa: F401
 from scheduler.reminders.models import Delivery, OutboxMessage  # noqa: F401
 from scheduler.alerts.models import Alert  # noqa: F401
+from scheduler.channels.sms.models import SmsChoice, SmsDailyCount  # noqa: F401

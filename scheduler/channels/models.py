@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 
 from sqlalchemy import Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -15,18 +16,31 @@ from scheduler.util.types import JSONType, UTCDateTime
 MESSAGE_TYPES = ("reminder.due", "event.published", "event.updated", "event.cancelled")
 
 
+class EndpointKind(StrEnum):
+    """What is at the URL: a partner system (Standard Webhooks) or a chat group's robot."""
+
+    WEBHOOK = "webhook"
+    WECOM = "wecom"
+    DINGTALK = "dingtalk"
+    FEISHU = "feishu"
+
+
 class WebhookEndpoint(db.Model):
-    """A URL of a partner system, owned by an organization, with its filters and health."""
+    """A URL messages go to, owned by an organization, with its filters and health: a partner
+    system's webhook, or a WeCom / DingTalk / Feishu group robot (``kind``)."""
 
     __tablename__ = "webhook_endpoints"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     #: The organization that owns the endpoint; its managers are told when it is disabled.
     org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    #: ``webhook``, ``wecom``, ``dingtalk`` or ``feishu`` (the channel its deliveries go on).
+    kind: Mapped[str] = mapped_column(String(16), default=EndpointKind.WEBHOOK.value)
     url: Mapped[str] = mapped_column(String(2000))
     description: Mapped[str] = mapped_column(String(200), default="")
-    #: ``whsec_`` + base64 of 24 random bytes: kept in clear because signing needs it.
-    secret: Mapped[str] = mapped_column(String(100))
+    #: Webhooks: ``whsec_`` + base64 of 24 random bytes; robots: their signing secret ("" for
+    #: WeCom, whose key is in the URL). Kept in clear because signing needs it.
+    secret: Mapped[str] = mapped_column(String(200))
     #: The secret before the last rotation, signed with too until ``previous_secret_until``.
     previous_secret: Mapped[str | None] = mapped_column(String(100))
     previous_secret_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
@@ -34,6 +48,8 @@ class WebhookEndpoint(db.Model):
     kinds: Mapped[list[str]] = mapped_column(JSONType, default=list)
     org_ids: Mapped[list[int]] = mapped_column(JSONType, default=list)
     types: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    #: The owning organization's alerts (dead deliveries, a disabled endpoint, ...) go here too.
+    alerts: Mapped[bool] = mapped_column(Boolean, default=False)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     disabled_reason: Mapped[str | None] = mapped_column(String(300))
     disabled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())

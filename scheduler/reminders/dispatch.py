@@ -18,7 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from scheduler.channels.models import WebhookEndpoint
-from scheduler.channels.registry import REGISTRANT_CHANNELS
+from scheduler.channels.registry import CHANNELS, REGISTRANT_CHANNELS
 from scheduler.events.models import Event, Status
 from scheduler.events.schemas import parse_offset
 from scheduler.extensions import db
@@ -61,7 +61,8 @@ class Subscribers:
         above = self._above(event.org_id) if any(e.org_ids for e in self.endpoints) else set()
         return [
             e for e in self.endpoints
-            if (not e.types or type_ in e.types)
+            if e.kind in CHANNELS
+            and (not e.types or type_ in e.types)
             and (not e.kinds or event.kind in e.kinds)
             and (not e.org_ids or above.intersection(e.org_ids))
         ]
@@ -110,7 +111,7 @@ def queue_event_message(event: Event, type_: str, *, changes: dict[str, Any] | N
     message_id = _message(type_, data, at)
     key = dedupe_key or f"event:{event.id}:{type_}:{event.sequence}"
     _insert_ignoring_duplicates([
-        _row(key, f"endpoint:{e.id}", "webhook", type_, message_id, at, event_id=event.id, endpoint_id=e.id) for e in endpoints
+        _row(key, f"endpoint:{e.id}", e.kind, type_, message_id, at, event_id=event.id, endpoint_id=e.id) for e in endpoints
     ])
     return len(endpoints)
 
@@ -118,7 +119,7 @@ def queue_event_message(event: Event, type_: str, *, changes: dict[str, Any] | N
 def queue_ping(endpoint: WebhookEndpoint) -> str:
     """Queue a test message to one endpoint; returns the delivery's id."""
     at = now()
-    row = _row(f"ping:{new_ulid()}", f"endpoint:{endpoint.id}", "webhook", "ping", _message("ping", {"endpoint_id": endpoint.id}, at), at,
+    row = _row(f"ping:{new_ulid()}", f"endpoint:{endpoint.id}", endpoint.kind, "ping", _message("ping", {"endpoint_id": endpoint.id}, at), at,
                endpoint_id=endpoint.id)
     _insert_ignoring_duplicates([row])
     return row["id"]
@@ -131,7 +132,7 @@ def _reminder_rows(reminder: Reminder, event: Event, data: dict[str, Any], subsc
     endpoints = subscribers.matching(event, "reminder.due")
     if endpoints:
         message_id = _message("reminder.due", {"event": data, "reminder": messages.reminder_data(reminder, event)}, send_at)
-        rows += [_row(key, f"endpoint:{e.id}", "webhook", "reminder.due", message_id, at, endpoint_id=e.id, **links) for e in endpoints]
+        rows += [_row(key, f"endpoint:{e.id}", e.kind, "reminder.due", message_id, at, endpoint_id=e.id, **links) for e in endpoints]
     seated = db.session.execute(
         select(Registration.id, Registration.channels).where(
             Registration.event_id == event.id, Registration.status == RegistrationStatus.REGISTERED.value

@@ -65,6 +65,14 @@ class UnsafeURL(FetchError):
     """Refused before connecting: a scheme, host or address that is not allowed."""
 
 
+class NotConnected(FetchError):
+    """No connection was made (refused, unreachable, connect timeout): the request never left."""
+
+
+class NoAnswer(FetchError):
+    """The request was sent but no (complete) answer came: the server may have acted on it."""
+
+
 class Redirected(FetchError):
     """The server answered with a redirect, which is never followed."""
 
@@ -284,9 +292,10 @@ def safe_request(
 ) -> FetchResult:
     """Send one request to an outside URL safely (see the module) and read the answer.
 
-    Raises :class:`UnsafeURL` for a refused URL or address and :class:`FetchError` for a
-    redirect, a status outside ``ok_statuses``, a timeout, a body over ``max_bytes`` or a
-    network failure. ``allowlist`` defaults to the application's ``OUTBOUND_ALLOWLIST``;
+    Raises :class:`UnsafeURL` for a refused URL or address, :class:`NotConnected` when no
+    connection was made, :class:`NoAnswer` when the request went out but no answer came
+    back (it may have been acted on), and :class:`FetchError` for a redirect, a status
+    outside ``ok_statuses`` or a body over ``max_bytes``. ``allowlist`` defaults to the application's ``OUTBOUND_ALLOWLIST``;
     ``verify`` may name a CA bundle (an intranet CA) instead of the system's.
     ``keep_alive`` reuses this thread's connection to the same checked address (senders).
     """
@@ -313,12 +322,12 @@ def safe_request(
         return FetchResult(target.url, response.status, response.headers.get("Content-Type", ""), content, response.headers)
     except urllib3.exceptions.SSLError:
         raise FetchError(f"The TLS connection to {target.host} failed (certificate or protocol).") from None
-    except urllib3.exceptions.NewConnectionError:  # before TimeoutError: urllib3 makes it one
-        raise FetchError(f"Could not connect to {target.host}.") from None
+    except (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError):
+        raise NotConnected(f"Could not connect to {target.host}.") from None  # (NewConnectionError is a timeout to urllib3)
     except urllib3.exceptions.TimeoutError:
-        raise FetchError(f"No answer within {timeout:g} s.") from None
+        raise NoAnswer(f"No answer within {timeout:g} s.") from None
     except (urllib3.exceptions.ProtocolError, OSError):
-        raise FetchError(f"Could not connect to {target.host}.") from None
+        raise NoAnswer(f"The connection to {target.host} broke before an answer came.") from None
     except urllib3.exceptions.HTTPError as exc:
         raise FetchError(f"The request failed: {type(exc).__name__}.") from None
     finally:

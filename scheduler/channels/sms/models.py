@@ -1,0 +1,43 @@
+"""What SMS needs to remember: each number's choices, and how many texts it got each day."""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Boolean, Date, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from scheduler.extensions import db
+from scheduler.util.time import now
+from scheduler.util.types import UTCDateTime
+
+
+class SmsChoice(db.Model):
+    """One choice a number made about SMS, kept for good (the latest one holds).
+
+    Opting out by the link on a reminder's page, or by replying ``TD``/``T``/``R`` to a text,
+    adds a row with ``opted_out`` true; opting back in (only by the person, on their page)
+    adds one with it false.
+    """
+
+    __tablename__ = "sms_choices"
+    __table_args__ = (Index("ix_sms_choices_phone_created", "phone", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: E.164.
+    phone: Mapped[str] = mapped_column(String(20))
+    opted_out: Mapped[bool] = mapped_column(Boolean)
+    #: ``link`` (the person's page) or ``reply`` (an answer to a text, through the provider).
+    source: Mapped[str] = mapped_column(String(16))
+    #: What was replied (``TD``), or which page.
+    detail: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=now)
+
+
+class SmsDailyCount(db.Model):
+    """How many texts went to a number on one local day (the per-number daily cap)."""
+
+    __tablename__ = "sms_daily_counts"
+
+    phone: Mapped[str] = mapped_column(String(20), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
