@@ -19,6 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from scheduler.channels.models import WebhookEndpoint
 from scheduler.channels.registry import CHANNELS, REGISTRANT_CHANNELS
+from scheduler.channels.sms.rules import send_time
 from scheduler.events.models import Event, Status
 from scheduler.events.schemas import parse_offset
 from scheduler.extensions import db
@@ -140,8 +141,10 @@ def _reminder_rows(reminder: Reminder, event: Event, data: dict[str, Any], subsc
     ).all()
     if seated:
         message_id = _message("reminder.due", messages.registrant_data(reminder, event), send_at)
+        texts_at = {**links, "next_attempt_at": send_time(reminder.scheduled_at, reminder.occurrence_start, now=at)}
         rows += [
-            _row(key, f"registration:{reg_id}", channel, "reminder.due", message_id, at, registration_id=reg_id, **links)
+            _row(key, f"registration:{reg_id}", channel, "reminder.due", message_id, at, registration_id=reg_id,
+                 **(texts_at if channel == "sms" else links))
             for reg_id, channels in seated for channel in channels or () if channel in REGISTRANT_CHANNELS
         ]
     return rows
@@ -161,8 +164,8 @@ def dispatch_due(at: dt.datetime | None = None, limit: int = 200, lookahead: dt.
     at = at or now()
     due = db.session.scalars(
         select(Reminder)
-        .where(Reminder.status == ReminderStatus.PENDING.value, Reminder.scheduled_at <= at + lookahead)
-        .order_by(Reminder.scheduled_at, Reminder.id)
+        .where(Reminder.status == ReminderStatus.PENDING.value, Reminder.dispatch_at <= at + lookahead)
+        .order_by(Reminder.dispatch_at, Reminder.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     ).all()

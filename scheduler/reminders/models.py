@@ -29,7 +29,7 @@ class Reminder(db.Model):
     __tablename__ = "reminders"
     __table_args__ = (
         UniqueConstraint("event_id", "occurrence_start", "offset"),
-        Index("ix_reminders_status_scheduled", "status", "scheduled_at"),
+        Index("ix_reminders_status_dispatch", "status", "dispatch_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -38,7 +38,11 @@ class Reminder(db.Model):
     occurrence_start: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     #: ``P1D`` (before the start), or ``registration_deadline:P3D`` for another anchor.
     offset: Mapped[str] = mapped_column(String(64))
+    #: When it is due (the occurrence's start, or its anchor, less the offset).
     scheduled_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    #: When the dispatcher writes its deliveries: ``scheduled_at``, or earlier when a text due
+    #: in the night must go the evening before (each delivery still waits for its own time).
+    dispatch_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     status: Mapped[str] = mapped_column(String(16), default=ReminderStatus.PENDING.value)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=now)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=now, onupdate=now)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, select
 
+from scheduler.channels.sms.rules import send_time
 from scheduler.events.kinds import Kind
 from scheduler.events.models import Event, Status
 from scheduler.events.operations import effective_reminders
@@ -33,6 +34,10 @@ class Planned:
     occurrence_start: dt.datetime
     offset: str
     scheduled_at: dt.datetime
+
+    def dispatch_at(self, at: dt.datetime) -> dt.datetime:
+        """When to write its deliveries: when due, or the evening before for a text due at night."""
+        return min(self.scheduled_at, send_time(self.scheduled_at, self.occurrence_start, now=at))
 
 
 def planned(event: Event) -> list[Planned]:
@@ -73,15 +78,18 @@ def sync_reminders(event: Event) -> None:
     for key, plan in wanted.items():
         reminder = existing.get(key)
         if reminder is None:
+            dispatch_at = plan.dispatch_at(at)
             db.session.add(Reminder(event_id=event.id, occurrence_start=plan.occurrence_start, offset=plan.offset,
-                                    scheduled_at=plan.scheduled_at, status=ReminderStatus.PENDING.value))
+                                    scheduled_at=plan.scheduled_at, dispatch_at=dispatch_at, status=ReminderStatus.PENDING.value))
         elif reminder.status in (ReminderStatus.PENDING, ReminderStatus.CANCELLED):
-            if reminder.status == ReminderStatus.PENDING and reminder.scheduled_at == plan.scheduled_at and reminder not in early:
+            dispatch_at = plan.dispatch_at(at)
+            unchanged = (reminder.scheduled_at, reminder.dispatch_at) == (plan.scheduled_at, dispatch_at)
+            if reminder.status == ReminderStatus.PENDING and unchanged and reminder not in early:
                 continue
-            reminder.status, reminder.scheduled_at = ReminderStatus.PENDING.value, plan.scheduled_at
+            reminder.status, reminder.scheduled_at, reminder.dispatch_at = ReminderStatus.PENDING.value, plan.scheduled_at, dispatch_at
         else:
             continue
-        earliest = plan.scheduled_at if earliest is None else min(earliest, plan.scheduled_at)
+        earliest = dispatch_at if earliest is None else min(earliest, dispatch_at)
     db.session.flush()
     if earliest is not None:
         wakeup.reminders_planned(db.session, earliest)
@@ -98,8 +106,8 @@ def _take_back(reminders: list[Reminder]) -> None:
 
 
 def next_due(after: dt.datetime | None = None) -> dt.datetime | None:
-    """The earliest pending reminder's time (what the scheduler's date job wakes up for)."""
-    stmt = select(Reminder.scheduled_at).where(Reminder.status == ReminderStatus.PENDING.value)
+    """When the earliest pending reminder is to be dispatched (what the scheduler's date job wakes up for)."""
+    stmt = select(Reminder.dispatch_at).where(Reminder.status == ReminderStatus.PENDING.value)
     if after is not None:
-        stmt = stmt.where(Reminder.scheduled_at > after)
-    return db.session.scalar(stmt.order_by(Reminder.scheduled_at).limit(1))
+        stmt = stmt.where(Reminder.dispatch_at > after)
+    return db.session.scalar(stmt.order_by(Reminder.dispatch_at).limit(1))
