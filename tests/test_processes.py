@@ -289,7 +289,7 @@ def events_already_due(app: Flask, count: int, kinds: tuple[str, ...] = ("scienc
                                            ends_at=start + dt.timedelta(hours=2), reminders=["PT1H"])
             event_ops.publish_event(event)
             db.session.add(Reminder(event_id=event.id, occurrence_start=event.starts_at, offset="PT1H",
-                                    scheduled_at=at - dt.timedelta(seconds=1), status="pending"))
+                                    scheduled_at=at - dt.timedelta(seconds=1), dispatch_at=at - dt.timedelta(seconds=1), status="pending"))
             ids.append(event.id)
         db.session.commit()
     return ids

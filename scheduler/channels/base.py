@@ -73,6 +73,14 @@ class Skip:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Defer:
+    """Not now: wait until ``until`` (quiet hours, a daily cap). Not counted as an attempt."""
+
+    until: dt.datetime
+    reason: str
+
+
 class Channel(Protocol):
     """A way out: webhooks now; SMS and chat robots plug in the same way."""
 
@@ -80,7 +88,12 @@ class Channel(Protocol):
     name: str
 
     def recipients(self, session: Session, deliveries: list[Any]) -> dict[str, Any]:
-        """Load what sending needs for each delivery (by id) in one query, settings included; :class:`Skip` to cancel one."""
+        """Load what sending needs for each delivery (by id) in one query, settings included;
+        :class:`Skip` to cancel one, :class:`Defer` to hold it back.
+
+        A channel may also offer ``send_many(outgoings) -> results`` with ``batch_key(outgoing)``
+        (``None``: alone) and ``batch_size``: deliveries with the same key go in one request.
+        """
 
     def send(self, outgoing: Outgoing) -> Result:
         """Send one message. Called from a sender thread outside any transaction and application

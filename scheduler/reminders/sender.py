@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, case, select, update
 
-from scheduler.channels.base import Failed, Outgoing, Result, Retry, Sent, Skip, Unknown
+from scheduler.channels.base import Defer, Failed, Outgoing, Result, Retry, Sent, Skip, Unknown
 from scheduler.channels.registry import get_channel
 from scheduler.extensions import db
 from scheduler.reminders import messages, policy
@@ -66,7 +66,7 @@ def claim(limit: int, token: str | None = None, at: dt.datetime | None = None) -
     for row in rows:
         if row not in expired:
             by_channel[row.channel].append(row)
-    outgoing, skipped = [], []
+    outgoing, skipped, deferred = [], [], []
     stored = _messages({row.message_id for group in by_channel.values() for row in group})
     for channel, group in by_channel.items():
         recipients = get_channel(channel).recipients(db.session, group)
@@ -74,11 +74,25 @@ def claim(limit: int, token: str | None = None, at: dt.datetime | None = None) -
             recipient = recipients[row.id]
             if isinstance(recipient, Skip):
                 skipped.append((row.id, DeliveryStatus.CANCELLED, recipient.reason))
+            elif isinstance(recipient, Defer):
+                deferred.append((row.id, recipient))
             else:
                 payload, body = stored[row.message_id]
                 outgoing.append(Outgoing(row.id, row.channel, row.type, payload, row.attempts, recipient, body))
     _finish(token, at, skipped)
+    _defer(token, at, deferred)
     return Claim(token, len(rows), outgoing)
+
+
+def _defer(token: str, at: dt.datetime, deferred: list[tuple[str, Defer]]) -> None:
+    """Put deliveries back to wait until a later time (quiet hours, a daily cap): not an attempt."""
+    for id_, defer in deferred:
+        db.session.execute(
+            update(_T).where(_T.c.id == id_, _T.c.leased_by == token, _T.c.status == DeliveryStatus.SENDING.value)
+            .values(status=case((_T.c.attempts > 1, DeliveryStatus.RETRYING.value), else_=DeliveryStatus.PENDING.value),
+                    attempts=_T.c.attempts - 1, next_attempt_at=defer.until, last_error=defer.reason,
+                    leased_by=None, lease_until=None, updated_at=at)
+        )
 
 
 def _messages(ids: set[int]) -> dict[int, tuple[dict[str, Any], str]]:
@@ -101,11 +115,41 @@ def _finish(token: str, at: dt.datetime, done: list[tuple[str, DeliveryStatus, s
 
 def send_one(outgoing: Outgoing) -> Result:
     """Send through the delivery's channel; a bug in a channel becomes a retry, never a lost message."""
+    return send_batch([outgoing])[0]
+
+
+def send_batch(batch: list[Outgoing]) -> list[Result]:
+    """Send deliveries that :func:`batches` put together (one request where the channel can).
+
+    A bug in a channel becomes a retry (or, where a repeat could double a text, ``unknown``),
+    never a lost message.
+    """
+    channel = get_channel(batch[0].channel)
     try:
-        return get_channel(outgoing.channel).send(outgoing)
+        if len(batch) > 1 or hasattr(channel, "send_many"):
+            return list(channel.send_many(batch)) if hasattr(channel, "send_many") else [channel.send(batch[0])]
+        return [channel.send(batch[0])]
     except Exception as exc:
-        log.exception("channel %s failed on delivery %s", outgoing.channel, outgoing.id)
-        return Retry(f"Internal error while sending: {type(exc).__name__}.")
+        log.exception("channel %s failed on %d deliveries", batch[0].channel, len(batch))
+        reason = f"Internal error while sending: {type(exc).__name__}."
+        return [Unknown(reason) if policy.RECLAIMED_AS.get(item.channel) == DeliveryStatus.UNKNOWN else Retry(reason) for item in batch]
+
+
+def batches(outgoing: list[Outgoing]) -> list[list[Outgoing]]:
+    """Group deliveries a channel sends in one request (its ``batch_key`` and ``batch_size``); others alone."""
+    groups: dict[Any, list[Outgoing]] = {}
+    single: list[list[Outgoing]] = []
+    for item in outgoing:
+        channel = get_channel(item.channel)
+        key = channel.batch_key(item) if hasattr(channel, "batch_key") else None
+        if key is None:
+            single.append([item])
+            continue
+        group = groups.setdefault((item.channel, key), [])
+        group.append(item)
+        if len(group) >= getattr(channel, "batch_size", 1):
+            single.append(groups.pop((item.channel, key)))
+    return single + list(groups.values())
 
 
 def record(token: str, results: Iterable[tuple[Outgoing, Result]], at: dt.datetime | None = None) -> None:
@@ -209,6 +253,6 @@ def run_once(at: dt.datetime | None = None, batch: int = 100) -> int:
         db.session.commit()
         if not taken.claimed:
             return total
-        record(taken.token, [(item, send_one(item)) for item in taken.outgoing], at=at)
+        record(taken.token, [pair for batch in batches(taken.outgoing) for pair in zip(batch, send_batch(batch))], at=at)
         db.session.commit()
         total += len(taken.outgoing)

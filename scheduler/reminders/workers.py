@@ -43,7 +43,7 @@ class SenderPool:
         self._executor = ThreadPoolExecutor(concurrency, thread_name_prefix=name)
         self._results: queue.SimpleQueue[tuple[str, Outgoing, Result]] = queue.SimpleQueue()
         #: Claimed and not yet recorded: delivery id → (claim token, its send).
-        self._in_flight: dict[str, tuple[str, Future[Result]]] = {}
+        self._in_flight: dict[str, tuple[str, Future[list[Result]]]] = {}
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -128,14 +128,16 @@ class SenderPool:
         return min(max((due - now()).total_seconds(), 0.0), self.poll_interval)
 
     def _submit(self, taken: sender.Claim) -> None:
-        for outgoing in taken.outgoing:
-            future = self._executor.submit(sender.send_one, outgoing)  # no app context: see Channel.send
-            self._in_flight[outgoing.id] = (taken.token, future)
-            future.add_done_callback(lambda f, token=taken.token, item=outgoing: self._finished(f, token, item))
+        for batch in sender.batches(taken.outgoing):
+            future = self._executor.submit(sender.send_batch, batch)  # no app context: see Channel.send
+            for outgoing in batch:
+                self._in_flight[outgoing.id] = (taken.token, future)
+            future.add_done_callback(lambda f, token=taken.token, items=batch: self._finished(f, token, items))
 
-    def _finished(self, future: Future[Result], token: str, outgoing: Outgoing) -> None:
+    def _finished(self, future: Future[list[Result]], token: str, batch: list[Outgoing]) -> None:
         if not future.cancelled():
-            self._results.put((token, outgoing, future.result()))
+            for outgoing, result in zip(batch, future.result(), strict=True):
+                self._results.put((token, outgoing, result))
         self._wake.set()
 
     def _take_results(self) -> dict[str, list[tuple[Outgoing, Result]]]:
