@@ -16,7 +16,8 @@ import requests
 from sqlalchemy import select
 
 from scheduler.alerts.models import Alert
-from scheduler.channels import console_sms
+from scheduler.channels.sms import console as sms_console
+from scheduler.channels.sms.links import manage_url
 from scheduler.channels.base import Failed, Retry, Sent
 from scheduler.channels.models import WebhookEndpoint
 from scheduler.channels.webhook import sign
@@ -261,7 +262,7 @@ def test_each_occurrence_of_a_series_gets_its_own_reminder(org, receiver, clock)
 
 
 def test_seated_registrants_get_an_sms_waitlisted_ones_do_not(org, clock):
-    console_sms.OUTBOX.clear()
+    sms_console.OUTBOX.clear()
     event = create_event(org, publish=True, capacity=1, reminders=["P1D"])
     seated, _ = register(event, name="张三", phone="13800138000")
     waiting, _ = register(event, name="李四", phone="13900139000")
@@ -270,9 +271,10 @@ def test_seated_registrants_get_an_sms_waitlisted_ones_do_not(org, clock):
     assert tick(clock, at(6, 21)) == 1
     sms = only(channel="sms")
     assert (sms.registration_id, sms.status, sms.type) == (seated.id, "sent", "reminder.due")
-    assert [phone for phone, _ in console_sms.OUTBOX] == [seated.phone]
-    assert console_sms.OUTBOX[0][1] == (
-        f"【科普活动提醒】{event.title}将于6月22日 09:00开始，地点：江门市科技馆，集合：6月22日 09:00，江门市科技馆北门。"
+    assert [phone for phone, _ in sms_console.OUTBOX] == [seated.phone]
+    assert sms_console.OUTBOX[0][1] == (
+        f"【江门科技】您报名的“{event.title}”将于6月22日 09:00开始，地点：江门市科技馆，集合：6月22日 09:00 江门市科技馆北门。"
+        f"管理提醒：{manage_url(seated.id)}"
     )
 
 
@@ -551,10 +553,10 @@ def test_a_doubled_dispatcher_adds_no_second_delivery(org, receiver, clock):
     db.session.commit()
     assert {(d.dedupe_key, d.recipient_key, d.channel): d.id for d in deliveries(reminder_id=reminder.id)} == before
     assert len(deliveries(type="event.published")) == 1
-    console_sms.OUTBOX.clear()
+    sms_console.OUTBOX.clear()
     run_once()
     assert sorted(m.body["type"] for m in receiver.messages) == ["event.published", "reminder.due"]
-    assert len(console_sms.OUTBOX) == 1
+    assert len(sms_console.OUTBOX) == 1
 
 
 def test_a_lost_claim_is_sent_again_with_the_same_id_and_the_late_result_is_fenced_off(org, receiver, clock):
@@ -599,7 +601,7 @@ def test_a_claim_released_unsent_is_not_counted_as_an_attempt(org, receiver, clo
 
 
 def test_a_lost_sms_claim_is_not_sent_again_blindly(org, clock):
-    console_sms.OUTBOX.clear()
+    sms_console.OUTBOX.clear()
     event = create_event(org, publish=True, reminders=["P1D"])
     register(event, name="张三", phone="13800138000")
     db.session.commit()
@@ -612,7 +614,7 @@ def test_a_lost_sms_claim_is_not_sent_again_blindly(org, clock):
     assert sender.reclaim_expired_leases() == 1
     db.session.commit()
     assert only().status == "unknown"
-    assert run_once() == 0 and list(console_sms.OUTBOX) == []
+    assert run_once() == 0 and list(sms_console.OUTBOX) == []
 
 
 # -- the receiver itself --------------------------------------------------------------------------

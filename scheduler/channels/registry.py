@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from scheduler.channels.base import Channel
-from scheduler.channels.console_sms import ConsoleSmsChannel
+from scheduler.channels.sms.channel import SmsChannel
 from scheduler.channels.webhook import WebhookChannel
 
-CHANNELS: dict[str, Channel] = {"webhook": WebhookChannel(), "sms": ConsoleSmsChannel()}
+CHANNELS: dict[str, Channel] = {"webhook": WebhookChannel(), "sms": SmsChannel()}
 
 #: Channels a registrant can choose that the application sends on.
 REGISTRANT_CHANNELS = frozenset({"sms"})

@@ -1,0 +1,159 @@
+"""The SMS channel: texts to registrants through the configured provider, within the rules.
+
+When claimed (:meth:`SmsChannel.recipients`), each delivery is checked: the registration
+still holds a seat and wants texts, the number has not opted out, it is a mainland mobile
+number (domestic providers), the hour is not quiet, and the number is under its daily
+cap; otherwise it is cancelled or held back (``Defer``, not an attempt). Texts with the
+same wording go in one request, up to the provider's batch size. A timeout after the
+request went out is ``unknown``: never re-sent blindly.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from scheduler.channels.base import Defer, Failed, Outgoing, Result, Retry, Sent, Skip, Unknown
+from scheduler.channels.sms.base import SmsMessage, SmsProvider, provider_from_config
+from scheduler.channels.sms.choices import opted_out
+from scheduler.channels.sms.links import manage_url
+from scheduler.channels.sms.models import SmsDailyCount
+from scheduler.channels.sms.rules import is_mainland_mobile, local_day, next_morning, send_time
+from scheduler.channels.sms.templates import Rendered, local_time, render
+from scheduler.registrations.models import Registration, RegistrationStatus
+from scheduler.util.phone import mask_phone
+from scheduler.util.time import now
+
+#: Message type of a delivery → the approved template it is sent with.
+TEMPLATE_OF = {"reminder.due": "reminder", "event.cancelled": "cancellation", "event.updated": "change",
+               "registration.promoted": "promotion"}
+#: Providers that reach mainland numbers only.
+DOMESTIC = {"aliyun", "tencent"}
+
+
+@dataclass(frozen=True)
+class SmsTarget:
+    """Who a text goes to, and through what."""
+
+    registration_id: int
+    phone: str
+    link: str
+    provider: SmsProvider
+    sign: str
+
+
+def provider() -> SmsProvider:
+    """The application's provider (built once from its settings)."""
+    built = current_app.extensions.get("sms_provider")
+    if built is None:
+        built = current_app.extensions["sms_provider"] = provider_from_config(current_app.config)
+    return built
+
+
+def _take_daily_slot(session: Session, phone: str, at: dt.datetime, cap: int) -> bool:
+    """Count one more text for ``phone`` today unless it reached ``cap``; whether it may go."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    table = SmsDailyCount.__table__
+    stmt = insert(table).values(phone=phone, day=local_day(at), count=1)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["phone", "day"], set_={"count": table.c.count + 1}, where=table.c.count < cap
+    ).returning(table.c.count)
+    return session.execute(stmt).first() is not None
+
+
+def render_text(outgoing: Outgoing, target: SmsTarget) -> Rendered:
+    """The text of one delivery, from its stored message (the same wording the template was approved with)."""
+    data = outgoing.payload["data"]
+    event, reminder = data["event"], data.get("reminder", {})
+    tz = event["timezone"]
+    start = dt.datetime.fromisoformat(reminder.get("occurrence_start") or event["starts_at"])
+    meeting = reminder.get("meeting")
+    params = {
+        "title": event["title"],
+        "time": local_time(start, tz),
+        "place": event.get("venue") or event.get("address") or "",
+        "meeting": f"，集合：{local_time(dt.datetime.fromisoformat(meeting['time']), tz)} {meeting['point']}" if meeting else "",
+        "reason": f"，原因：{event['cancel_reason']}" if event.get("cancel_reason") else "",
+        "change": data.get("change", ""),
+        "link": target.link,
+    }
+    return render(TEMPLATE_OF.get(outgoing.type, "reminder"), params, sign=target.sign)
+
+
+class SmsChannel:
+    """Texts to registrants (deliveries whose recipient is ``registration:<id>``)."""
+
+    name = "sms"
+
+    @property
+    def batch_size(self) -> int:
+        """As many numbers as the provider takes in one request."""
+        return provider().batch_size
+
+    def recipients(self, session: Session, deliveries: list[Any]) -> dict[str, Any]:
+        """Each delivery's number and link, or why it is cancelled (``Skip``) or held back (``Defer``)."""
+        at, config, chosen = now(), current_app.config, provider()
+        cap = int(config.get("SMS_DAILY_CAP", 5))
+        sign = config.get("SMS_SIGN_NAME") or "江门科技"
+        rows = {r.id: r for r in session.execute(
+            select(Registration.id, Registration.phone, Registration.status, Registration.channels)
+            .where(Registration.id.in_({d.registration_id for d in deliveries}))
+        )}
+        stopped = opted_out({r.phone for r in rows.values()})
+        found: dict[str, Any] = {}
+        for delivery in deliveries:
+            row = rows.get(delivery.registration_id)
+            if row is None or row.status != RegistrationStatus.REGISTERED or "sms" not in (row.channels or []):
+                found[delivery.id] = Skip("The registration no longer holds a seat or wants texts.")
+            elif row.phone in stopped:
+                found[delivery.id] = Skip("The number asked for no more texts.")
+            elif chosen.name in DOMESTIC and not is_mainland_mobile(row.phone):
+                found[delivery.id] = Skip(f"{mask_phone(row.phone)} is not a mainland mobile number ({chosen.name} sends to those only).")
+            elif (allowed := send_time(at, delivery.not_after, now=at)) > at:
+                found[delivery.id] = Defer(allowed, "Quiet hours: texts go between 08:00 and 21:00.")
+            elif not _take_daily_slot(session, row.phone, at, cap):
+                found[delivery.id] = Defer(send_time(next_morning(at), delivery.not_after), f"The number had its {cap} texts today.")
+            else:
+                found[delivery.id] = SmsTarget(row.id, row.phone, manage_url(row.id), chosen, sign)
+        return found
+
+    def batch_key(self, outgoing: Outgoing) -> Any:
+        """Texts with the same wording share a request (``None``: the provider sends one at a time)."""
+        target: SmsTarget = outgoing.recipient
+        if target.provider.batch_size <= 1:
+            return None
+        text = render_text(outgoing, target)
+        return (text.template, tuple(sorted(text.params.items())))
+
+    def send(self, outgoing: Outgoing) -> Result:
+        """Send one text."""
+        return self.send_many([outgoing])[0]
+
+    def send_many(self, batch: list[Outgoing]) -> list[Result]:
+        """Send texts of the same wording in one request; one result each."""
+        target: SmsTarget = batch[0].recipient
+        messages = []
+        for outgoing in batch:
+            text = render_text(outgoing, outgoing.recipient)
+            messages.append(SmsMessage(outgoing.id, outgoing.recipient.phone, text.template, text.params, text.text))
+        by_id = {outcome.id: outcome for outcome in target.provider.send(messages)}
+        return [_result(by_id.get(outgoing.id)) for outgoing in batch]
+
+
+def _result(outcome: Any) -> Result:
+    if outcome is None:
+        return Unknown("The provider said nothing of this text.")
+    if outcome.status == "sent":
+        return Sent()
+    if outcome.status == "unknown":
+        return Unknown(outcome.reason)
+    if outcome.status == "failed":
+        return Failed(outcome.reason)
+    not_before = now() + dt.timedelta(seconds=outcome.retry_after) if outcome.retry_after else None
+    return Retry(outcome.reason, not_before=not_before)
