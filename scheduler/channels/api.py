@@ -1,4 +1,5 @@
-"""Webhook endpoints: create with filters, list with health, change, rotate the secret, ping, delete."""
+"""Webhook endpoints and group robots: create with filters, list with health, change, rotate a
+webhook's secret, ping, delete."""
 from __future__ import annotations
 
 from sqlalchemy import select
@@ -22,9 +23,9 @@ def present_webhook(endpoint_row: WebhookEndpoint, slugs: dict[int, str] | None 
     """The API form of an endpoint (without its secret)."""
     slugs = slugs if slugs is not None else _slugs()
     return WebhookOut(
-        id=endpoint_row.id, org=endpoint_row.org.slug, url=endpoint_row.url, description=endpoint_row.description,
-        kinds=endpoint_row.kinds, orgs=[slugs[i] for i in endpoint_row.org_ids if i in slugs], types=endpoint_row.types,
-        enabled=endpoint_row.enabled, previous_secret_valid_until=endpoint_row.previous_secret_until,
+        id=endpoint_row.id, org=endpoint_row.org.slug, kind=endpoint_row.kind, url=endpoint_row.url,
+        description=endpoint_row.description, kinds=endpoint_row.kinds, orgs=[slugs[i] for i in endpoint_row.org_ids if i in slugs],
+        types=endpoint_row.types, alerts=endpoint_row.alerts, enabled=endpoint_row.enabled, previous_secret_valid_until=endpoint_row.previous_secret_until,
         health=EndpointHealth.model_validate(endpoint_row), created_at=endpoint_row.created_at, updated_at=endpoint_row.updated_at,
     )
 
@@ -73,7 +74,7 @@ def create_webhook(body: WebhookCreate) -> WebhookCreated:
     org = _owner(user, body.org)
     require_role(user, org.id, Role.EDITOR)
     row = operations.create_endpoint(
-        org, body.url, description=body.description, kinds=[k.value for k in body.kinds], org_ids=_org_ids(body.orgs),
+        org, body.url, kind=body.kind.value, secret=body.secret, alerts=body.alerts, description=body.description, kinds=[k.value for k in body.kinds], org_ids=_org_ids(body.orgs),
         types=[t.value for t in body.types], created_by=user,
     )
     db.session.commit()
@@ -103,7 +104,7 @@ def update_webhook(endpoint_id: int, body: WebhookUpdate) -> WebhookOut:
     row = _visible_endpoint(endpoint_id)
     require_role(api_user(), row.org_id, Role.EDITOR)
     changes = body.model_dump(exclude_unset=True)
-    for name in ("url", "description", "kinds", "orgs", "types", "enabled"):
+    for name in ("url", "description", "kinds", "orgs", "types", "alerts", "enabled"):
         if name in changes and changes[name] is None:
             raise Invalid(fields={name: "This field cannot be null."})
     if "orgs" in changes:
@@ -122,7 +123,7 @@ def delete_webhook(endpoint_id: int) -> None:
     db.session.commit()
 
 
-@endpoint(bp, "/webhooks/<int:endpoint_id>/rotate", "POST", summary="Rotate the signing secret", tag="webhooks", response=SecretOut)
+@endpoint(bp, "/webhooks/<int:endpoint_id>/rotate", "POST", summary="Rotate the signing secret", tag="webhooks", response=SecretOut, errors=(409,))
 def rotate_webhook_secret(endpoint_id: int) -> SecretOut:
     """A new secret signs from now on; the previous one signs as well for 24 hours (two signatures)."""
     row = _visible_endpoint(endpoint_id)

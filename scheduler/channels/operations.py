@@ -12,7 +12,7 @@ from sqlalchemy import update
 
 from scheduler.api.errors import Conflict, Invalid
 from scheduler.auth.models import User
-from scheduler.channels.models import WebhookEndpoint
+from scheduler.channels.models import EndpointKind, WebhookEndpoint
 from scheduler.extensions import db
 from scheduler.orgs.models import Organization
 from scheduler.reminders.models import WAITING, Delivery, DeliveryStatus
@@ -51,11 +51,16 @@ def check_endpoint_url(url: str) -> str:
     return url
 
 
-def create_endpoint(org: Organization, url: str, *, description: str = "", kinds: list[str] | None = None,
+def create_endpoint(org: Organization, url: str, *, kind: str = EndpointKind.WEBHOOK, secret: str | None = None,
+                    alerts: bool = False, description: str = "", kinds: list[str] | None = None,
                     org_ids: list[int] | None = None, types: list[str] | None = None, created_by: User | None = None) -> WebhookEndpoint:
-    """Create an endpoint owned by ``org``; its secret is readable once, in the response."""
+    """Create an endpoint owned by ``org``: a webhook (its secret made here, readable once) or a
+    group robot (its own signing secret, if it has one)."""
+    if kind == EndpointKind.WEBHOOK and secret:
+        raise Invalid(fields={"secret": "A webhook's secret is made for it; rotate it to get a new one."})
     endpoint = WebhookEndpoint(
-        org_id=org.id, url=check_endpoint_url(url), description=description, secret=new_webhook_secret(),
+        org_id=org.id, kind=EndpointKind(kind).value, url=check_endpoint_url(url), description=description,
+        secret=new_webhook_secret() if kind == EndpointKind.WEBHOOK else (secret or ""), alerts=alerts,
         kinds=sorted(set(kinds or [])), org_ids=sorted(set(org_ids or [])), types=sorted(set(types or [])),
         enabled=True, consecutive_failures=0, created_by_id=created_by.id if created_by else None,
         created_at=now(), updated_at=now(),
@@ -72,9 +77,13 @@ def update_endpoint(endpoint: WebhookEndpoint, changes: dict[str, Any]) -> None:
     """
     if "url" in changes:
         endpoint.url = check_endpoint_url(changes["url"])
-    for name in ("description",):
+    for name in ("description", "alerts"):
         if name in changes:
             setattr(endpoint, name, changes[name])
+    if "secret" in changes:
+        if endpoint.kind == EndpointKind.WEBHOOK:
+            raise Invalid(fields={"secret": "A webhook's secret is made for it; rotate it to get a new one."})
+        endpoint.secret = changes["secret"] or ""
     for name in ("kinds", "org_ids", "types"):
         if name in changes:
             setattr(endpoint, name, sorted(set(changes[name] or [])))
@@ -89,7 +98,9 @@ def update_endpoint(endpoint: WebhookEndpoint, changes: dict[str, Any]) -> None:
 
 
 def rotate_secret(endpoint: WebhookEndpoint) -> str:
-    """Give the endpoint a new secret; the old one keeps signing too for 24 hours. Returns the new one."""
+    """Give a webhook a new secret; the old one keeps signing too for 24 hours. Returns the new one."""
+    if endpoint.kind != EndpointKind.WEBHOOK:
+        raise Conflict("Only webhooks have secrets made here; give a robot its new secret with PATCH.", code="not_a_webhook")
     endpoint.previous_secret, endpoint.previous_secret_until = endpoint.secret, now() + ROTATION_OVERLAP
     endpoint.secret = new_webhook_secret()
     endpoint.updated_at = now()

@@ -58,8 +58,9 @@ from urllib.parse import quote, quote_plus, urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from scheduler.channels.base import Failed, Outgoing, Result, Retry, Sent, Skip
+from scheduler.channels.base import Defer, Failed, Outgoing, Result, Retry, Sent, Skip
 from scheduler.channels.models import WebhookEndpoint
+from scheduler.reminders.models import Delivery
 from scheduler.util import http
 from scheduler.util.time import SHANGHAI, now
 
@@ -525,6 +526,21 @@ class RobotTarget:
     unsubscribe_url: str | None = None
 
 
+#: Deliveries one digest message carries at most.
+DIGEST_ITEMS = 10
+
+
+def _room(session: Session, endpoint_id: int, limit: tuple[int, int], at: dt.datetime) -> tuple[float, dt.datetime]:
+    """How many more messages the robot takes now (a sliding window over the messages sent to it:
+    the deliveries of one digest share their ``sent_at``), and when the oldest leaves the window."""
+    count, seconds = limit
+    window = dt.timedelta(seconds=seconds)
+    sent = sorted(session.scalars(
+        select(Delivery.sent_at).where(Delivery.endpoint_id == endpoint_id, Delivery.sent_at > at - window).distinct()
+    ))
+    return count - len(sent), (sent[0] + window if sent else at)
+
+
 class RobotChannel:
     """Sends deliveries whose recipient is a WeCom, DingTalk or Feishu group robot (one kind per channel)."""
 
@@ -536,14 +552,29 @@ class RobotChannel:
         self.rate_limit = RATE_LIMITS[kind]
         self._unsubscribe_url = unsubscribe_url
 
+    #: Deliveries folded into one digest message at most (more would be cut from the text).
+    batch_size = DIGEST_ITEMS
+
+    def batch_key(self, outgoing: Outgoing) -> int:
+        """Deliveries to the same robot go in one digest."""
+        return outgoing.recipient.endpoint_id
+
     def recipients(self, session: Session, deliveries: list[Any]) -> dict[str, Any]:
-        """Each delivery's robot (URL, secret, kind); a disabled, deleted or re-kinded endpoint is skipped."""
+        """Each delivery's robot (URL, secret, kind); a disabled, deleted or re-kinded endpoint is skipped,
+        and what the robot's rate limit does not allow now waits (``Defer``) for the window to free."""
         ids = {d.endpoint_id for d in deliveries}
         endpoints = {e.id: e for e in session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.id.in_(ids)))}
         found: dict[str, Any] = {}
         allowlist = http.configured_allowlist()
+        room = {endpoint_id: _room(session, endpoint_id, self.rate_limit, now()) for endpoint_id in ids}
         for delivery in deliveries:
             endpoint = endpoints.get(delivery.endpoint_id)
+            budget, free_at = room.get(delivery.endpoint_id, (0, now()))
+            if endpoint is not None and endpoint.enabled and endpoint.kind == self.name and budget <= 0:
+                found[delivery.id] = Defer(free_at, f"The {self.name} robot's rate limit ({self.rate_limit[0]} per {self.rate_limit[1]} s).")
+                continue
+            if endpoint is not None:
+                room[delivery.endpoint_id] = (budget - 1 / DIGEST_ITEMS, free_at)
             if endpoint is None:
                 found[delivery.id] = Skip("The robot was deleted.")
             elif not endpoint.enabled:

@@ -25,10 +25,25 @@ class MessageType(StrEnum):
     EVENT_CANCELLED = "event.cancelled"
 
 
+RobotSecret = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+
+
+class EndpointKindIn(StrEnum):
+    """A partner system's webhook, or a chat group's robot."""
+
+    WEBHOOK = "webhook"
+    WECOM = "wecom"
+    DINGTALK = "dingtalk"
+    FEISHU = "feishu"
+
+
 class WebhookCreate(Body):
     """A new endpoint. Empty filters mean "everything"."""
 
-    url: Url = Field(description="Where to POST; a public http(s) address.")
+    url: Url = Field(description="Where to POST; a public http(s) address (a robot's webhook address with its key).")
+    kind: EndpointKindIn = Field(EndpointKindIn.WEBHOOK, description="webhook (Standard Webhooks) or a group robot.")
+    secret: RobotSecret | None = Field(None, description="DingTalk/Feishu: the robot's signing secret (加签). Webhooks get one made for them.")
+    alerts: bool = Field(False, description="Send the owning organization's alerts here too.")
     org: Slug | None = Field(None, description="The owning organization (default: yours, when you belong to one).")
     description: Description = ""
     kinds: Annotated[list[Kind], Field(max_length=5)] = Field(default_factory=list, description="Only events of these kinds.")
@@ -44,6 +59,8 @@ class WebhookUpdate(Body):
     kinds: Annotated[list[Kind], Field(max_length=5)] | None = None
     orgs: Annotated[list[Slug], Field(max_length=100)] | None = None
     types: Annotated[list[MessageType], Field(max_length=4)] | None = None
+    secret: RobotSecret | None = Field(None, description="Robots only: a new signing secret.")
+    alerts: bool | None = None
     enabled: bool | None = None
 
 
@@ -64,11 +81,13 @@ class WebhookOut(Out):
 
     id: int
     org: str
+    kind: str
     url: str
     description: str
     kinds: list[str]
     orgs: list[str]
     types: list[str]
+    alerts: bool
     enabled: bool
     previous_secret_valid_until: dt.datetime | None = Field(description="Until when the secret before the last rotation still signs.")
     health: EndpointHealth
@@ -77,7 +96,7 @@ class WebhookOut(Out):
 
 
 class WebhookCreated(WebhookOut):
-    """A new endpoint with its signing secret (shown this once)."""
+    """A new endpoint with its signing secret (a webhook's is shown this once)."""
 
     secret: str
 

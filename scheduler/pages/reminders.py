@@ -7,11 +7,14 @@ from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
 from scheduler.channels.sms import choices
-from scheduler.channels.sms.links import registration_id_for
+from scheduler.channels.health import disable_endpoint
+from scheduler.channels.models import WebhookEndpoint
+from scheduler.channels.sms.links import endpoint_id_for, registration_id_for
 from scheduler.extensions import db
 from scheduler.pages.views import bp
 from scheduler.registrations.models import Registration
 from scheduler.util.phone import mask_phone
+from scheduler.util.time import now
 
 ACTIONS = ("stop_event", "resume_event", "stop_all", "resume_all")
 
@@ -51,3 +54,21 @@ def manage_reminders(code: str) -> str | Response:
         "manage_reminders.html", registration=registration, event=registration.event, form=form,
         phone=mask_phone(registration.phone), texts_for_event="sms" in registration.channels, stopped_all=stopped_all,
     )
+
+
+@bp.route("/u/<code>", methods=["GET", "POST"])
+def unsubscribe_endpoint(code: str) -> str | Response:
+    """The link in a robot's messages: confirm, and the robot gets no more (its owners are told)."""
+    endpoint_id = endpoint_id_for(code)
+    endpoint = db.session.get(WebhookEndpoint, endpoint_id) if endpoint_id else None
+    if endpoint is None:
+        abort(404)
+    form = ChoiceForm()
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400)
+        if endpoint.enabled:
+            disable_endpoint(endpoint, "Unsubscribed by the link in its messages.", now())
+            db.session.commit()
+        return redirect(url_for("pages.unsubscribe_endpoint", code=code))
+    return render_template("unsubscribe_endpoint.html", endpoint=endpoint, form=form)

@@ -11,6 +11,7 @@ import random
 
 from flask import current_app, has_app_context
 
+from scheduler.channels.robots import RETRY_DELAYS as ROBOT_RETRY_DELAYS
 from scheduler.reminders.models import DeliveryStatus
 
 _S, _M, _H = dt.timedelta(seconds=1), dt.timedelta(minutes=1), dt.timedelta(hours=1)
@@ -19,10 +20,14 @@ _S, _M, _H = dt.timedelta(seconds=1), dt.timedelta(minutes=1), dt.timedelta(hour
 RETRY_SCHEDULES: dict[str, tuple[dt.timedelta, ...]] = {
     "webhook": (0 * _S, 5 * _S, 5 * _M, 30 * _M, 2 * _H, 5 * _H, 10 * _H, 10 * _H),
     "sms": (0 * _S, 1 * _M, 10 * _M),
+    # chat robots: the last wait outlasts DingTalk's 10-minute throttle
+    **{kind: ROBOT_RETRY_DELAYS for kind in ("wecom", "dingtalk", "feishu")},
 }
 #: What a claim whose lease ran out becomes: webhooks are idempotent (same ``webhook-id``),
 #: so they are tried again; an SMS may have gone out, so it is never re-sent blindly.
-RECLAIMED_AS: dict[str, str] = {"webhook": DeliveryStatus.RETRYING.value, "sms": DeliveryStatus.UNKNOWN.value}
+RECLAIMED_AS: dict[str, str] = {"webhook": DeliveryStatus.RETRYING.value, "sms": DeliveryStatus.UNKNOWN.value,
+                                 "wecom": DeliveryStatus.RETRYING.value, "dingtalk": DeliveryStatus.RETRYING.value,
+                                 "feishu": DeliveryStatus.RETRYING.value}
 #: How long a claim lasts by default (``DELIVERY_LEASE_SECONDS``): well over a send's
 #: timeout, so only a sender that died loses its claims.
 LEASE = dt.timedelta(seconds=60)

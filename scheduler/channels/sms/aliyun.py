@@ -2,7 +2,9 @@
 
 One number goes with ``SendSms``; several numbers with the same template go with
 ``SendBatchSms`` (at most 100 numbers a call: PhoneNumberJson, SignNameJson and
-TemplateParamJson, the signature and parameters repeated once per number). Parameters go
+TemplateParamJson, one entry per number in the same order: the signature repeated, and each
+message's own parameters, so texts that differ per number, e.g. by their personal short
+link, share a request: ``per_number_text`` is true). Parameters go
 as a POST form, signed with signature version 1.0 (HMAC-SHA1)::
 
     StringToSign = "POST&%2F&" + percentEncode(canonicalized query)   # sorted, RFC 3986-encoded
@@ -101,6 +103,8 @@ class AliyunSms:
 
     name = "aliyun"
     batch_size = BATCH_SIZE
+    #: ``TemplateParamJson`` holds one parameters object per number.
+    per_number_text = True
 
     def __init__(
         self,
@@ -161,14 +165,14 @@ class AliyunSms:
         return outcomes
 
     def _send_chunk(self, messages: list[SmsMessage], code: str) -> list[SmsOutcome]:
-        params = json.dumps(messages[0].params, ensure_ascii=False, separators=(",", ":"))
+        params = [json.dumps(m.params, ensure_ascii=False, separators=(",", ":")) for m in messages]
         if len(messages) == 1:
             fields = {
                 "Action": "SendSms",
                 "PhoneNumbers": national(messages[0].phone),
                 "SignName": self.sign_name,
                 "TemplateCode": code,
-                "TemplateParam": params,
+                "TemplateParam": params[0],
                 "OutId": out_id(messages),
             }
         else:
@@ -178,7 +182,7 @@ class AliyunSms:
                 "PhoneNumberJson": json.dumps([national(m.phone) for m in messages]),
                 "SignNameJson": json.dumps([self.sign_name] * n, ensure_ascii=False),
                 "TemplateCode": code,
-                "TemplateParamJson": "[" + ",".join([params] * n) + "]",
+                "TemplateParamJson": "[" + ",".join(params) + "]",  # each number's own, in order
                 "OutId": out_id(messages),
             }
         reply = self._call(fields)

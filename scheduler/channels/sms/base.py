@@ -2,8 +2,9 @@
 
 A provider knows one outside service (Alibaba Cloud SMS, Tencent Cloud SMS, a generic HTTP
 gateway, or the console for development) and nothing of the database, the app or policy:
-:meth:`SmsProvider.send` takes messages that share a template and its parameters (so a
-provider may put several numbers in one request) and says, per message, ``sent``,
+:meth:`SmsProvider.send` takes messages that share a template (and, unless the provider's
+:attr:`~SmsProvider.per_number_text` is true, its parameters), so a provider may put several
+numbers in one request, and says, per message, ``sent``,
 ``retry`` (nothing went out, or the provider asked us to come back later), ``failed``
 (will not succeed by trying again) or ``unknown`` (the request went out and no answer
 came: the text may have arrived, so it must never be re-sent blindly).
@@ -76,11 +77,19 @@ class SmsProvider(Protocol):
     """One outside SMS service."""
 
     name: str
-    #: The most numbers one request carries for the same template and parameters (1: no batching).
+    #: The most numbers one request carries (1: no batching).
     batch_size: int
+    #: True when one request may carry different parameters (a different text) per number, so that
+    #: personalised texts (each with its own short link) go in one batch: Alibaba ``SendBatchSms``
+    #: (``TemplateParamJson``, one object per number), a gateway whose body uses ``{messages}``, the
+    #: console. False when a request shares one set of parameters across its numbers (Tencent
+    #: ``SendSms``: ``TemplateParamSet``; a gateway's ``{phones}`` with one ``{text}``); a provider that
+    #: does not say is taken as False.
+    per_number_text: bool
 
     def send(self, messages: list[SmsMessage]) -> list[SmsOutcome]:
-        """Send ``messages`` (all with the same template and params): one outcome each, same order."""
+        """Send ``messages`` (all with the same template; with the same params too unless
+        :attr:`per_number_text`): one outcome each, same order."""
         ...
 
 
@@ -132,15 +141,18 @@ _SETTINGS: dict[str, tuple[Setting, ...]] = {
     "http": (
         Setting("SMS_HTTP_URL", "The gateway's URL.", required=True),
         Setting("SMS_HTTP_METHOD", "HTTP method.", default="POST"),
-        Setting("SMS_HTTP_BODY", "Body template; {phone}, {phones} (comma-joined, batches), {text} and {id} "
-                "(comma-joined ids in a batch) are replaced, escaped for the content type (JSON string content, "
-                "or form-encoded). Default: a JSON object with id, phone (phones when batching) and text."),
+        Setting("SMS_HTTP_BODY", "Body template; {phone}, {phones} (comma-joined, batches of one text), {text} and "
+                "{id} (comma-joined ids in a batch) are replaced, escaped for the content type (JSON string content, "
+                "or form-encoded); {messages} is replaced by a JSON array of {\"id\", \"phone\", \"text\"} objects, "
+                "one per number (write it unquoted, e.g. {\"messages\": {messages}}): then one request carries a "
+                "different text per number. Default: a JSON object with id, phone (phones when batching) and text."),
         Setting("SMS_HTTP_CONTENT_TYPE", "Content-Type of the body.", default="application/json"),
         Setting("SMS_HTTP_AUTH_HEADER", "One header sent with every request, e.g. 'Authorization: Bearer x'.", secret=True),
         Setting("SMS_HTTP_SUCCESS", "What success is: 'status=2xx', 'status=200', or 'json:<field>=<value>' "
                 "(a dotted path in a 2xx JSON answer, e.g. json:code=0).", default="status=2xx"),
         Setting("SMS_HTTP_ID_FIELD", "Dotted path of the gateway's message id in its JSON answer (optional)."),
-        Setting("SMS_HTTP_BATCH_SIZE", "Numbers per request; above 1 the body must use {phones}.", default="1"),
+        Setting("SMS_HTTP_BATCH_SIZE", "Numbers per request; above 1 the body must use {phones} (one text for all) "
+                "or {messages} (a text per number).", default="1"),
     ),
 }
 

@@ -124,10 +124,17 @@ class SmsChannel:
         return found
 
     def batch_key(self, outgoing: Outgoing) -> Any:
-        """Texts with the same wording share a request (``None``: the provider sends one at a time)."""
+        """Which texts share a request (``None``: the provider sends one at a time).
+
+        A provider taking a different text per number in one request (``per_number_text``)
+        batches every text of the same template, personal links and all; others batch texts
+        with the same wording only (template and parameters).
+        """
         target: SmsTarget = outgoing.recipient
         if target.provider.batch_size <= 1:
             return None
+        if getattr(target.provider, "per_number_text", False):
+            return TEMPLATE_OF.get(outgoing.type, "reminder")  # the template render_text uses
         text = render_text(outgoing, target)
         return (text.template, tuple(sorted(text.params.items())))
 

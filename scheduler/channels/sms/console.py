@@ -21,6 +21,7 @@ class ConsoleSms:
 
     name = "console"
     batch_size = 100
+    per_number_text = True
 
     def send(self, messages: list[SmsMessage]) -> list[SmsOutcome]:
         """Log and keep each text; all are ``sent``."""

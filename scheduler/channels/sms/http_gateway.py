@@ -1,10 +1,17 @@
 """A generic HTTP SMS gateway: the whole text (with its 【签名】) goes to a URL in a body we fill in.
 
 ``SMS_HTTP_BODY`` is a template in which ``{phone}``, ``{phones}`` (comma-joined, for
-batches), ``{text}`` and ``{id}`` (the delivery's id: the idempotency key; comma-joined in
-a batch) are replaced; other braces are left alone, so a JSON body is written as it is.
-Values are escaped for the content type: as JSON string content for ``*json``, form-encoded
-for ``application/x-www-form-urlencoded``, as they are otherwise. Numbers are E.164.
+batches of one text), ``{text}`` and ``{id}`` (the delivery's id: the idempotency key;
+comma-joined in a batch) are replaced; other braces are left alone, so a JSON body is written
+as it is. Values are escaped for the content type: as JSON string content for ``*json``,
+form-encoded for ``application/x-www-form-urlencoded``, as they are otherwise. Numbers are E.164.
+
+``{messages}`` is replaced by a JSON array with one ``{"id", "phone", "text"}`` object per
+message, in order (each text JSON-escaped; the array itself form-encoded for a form body);
+write it unquoted, e.g. ``{"batch": {messages}}``. A body using it carries a different text
+per number in one request (``per_number_text``), so personalised texts (each with its own
+short link) are batched; with ``{phones}`` a request carries one ``{text}``, and only texts
+with the same wording share it. ``{text}`` cannot be used with ``{messages}``.
 
 Success is ``SMS_HTTP_SUCCESS``: ``status=2xx`` (default), ``status=200``, or
 ``json:code=0`` (a dotted path in a 2xx JSON answer). A 429 or 5xx answer is ``retry``
@@ -35,7 +42,7 @@ from scheduler.util.http import Allowlist
 
 DEFAULT_BODY = '{"id": "{id}", "phone": "{phone}", "text": "{text}"}'
 DEFAULT_BATCH_BODY = '{"id": "{id}", "phones": "{phones}", "text": "{text}"}'
-_PLACEHOLDER = re.compile(r"\{(phone|phones|text|id)\}")
+_PLACEHOLDER = re.compile(r"\{(phone|phones|text|id|messages)\}")
 _MISSING = object()
 
 
@@ -81,10 +88,14 @@ class HttpGatewaySms:
         self.method = method.upper()
         self.batch_size = batch_size
         self.body = body or (DEFAULT_BATCH_BODY if batch_size > 1 else DEFAULT_BODY)
-        if batch_size > 1 and "{phones}" not in self.body:
-            raise ValueError("SMS: with SMS_HTTP_BATCH_SIZE above 1, SMS_HTTP_BODY must use {phones}.")
-        if batch_size == 1 and "{phone}" not in self.body and "{phones}" not in self.body:
-            raise ValueError("SMS: the setting SMS_HTTP_BODY must use {phone} (or {phones}).")
+        #: One request may carry a different text per number: the body uses ``{messages}``.
+        self.per_number_text = "{messages}" in self.body
+        if self.per_number_text and "{text}" in self.body:
+            raise ValueError("SMS: SMS_HTTP_BODY cannot use {text} with {messages} (each message carries its own text).")
+        if batch_size > 1 and "{phones}" not in self.body and not self.per_number_text:
+            raise ValueError("SMS: with SMS_HTTP_BATCH_SIZE above 1, SMS_HTTP_BODY must use {phones} or {messages}.")
+        if batch_size == 1 and "{phone}" not in self.body and "{phones}" not in self.body and not self.per_number_text:
+            raise ValueError("SMS: the setting SMS_HTTP_BODY must use {phone} (or {phones}, or {messages}).")
         self.content_type = content_type
         self._headers = {"Content-Type": content_type, "Accept": "application/json, */*"}
         if auth_header:
@@ -98,7 +109,8 @@ class HttpGatewaySms:
         self.timeout = timeout
 
     def __repr__(self) -> str:
-        return f"HttpGatewaySms(url={self.url!r}, batch_size={self.batch_size})"
+        return (f"HttpGatewaySms(url={self.url!r}, batch_size={self.batch_size}, "
+                f"per_number_text={self.per_number_text})")
 
     @staticmethod
     def _parse_success(rule: str) -> tuple[str, tuple[str, str] | None]:
@@ -137,7 +149,7 @@ class HttpGatewaySms:
     # ------------------------------------------------------------ sending
 
     def render(self, messages: list[SmsMessage]) -> bytes:
-        """The body for ``messages`` (one, or a batch with the same text)."""
+        """The body for ``messages`` (one, a batch with the same text, or with ``{messages}`` any batch)."""
         phones = ",".join(m.phone for m in messages)
         values = {"phone": phones, "phones": phones, "text": messages[0].text, "id": ",".join(m.id for m in messages)}
         ct = self.content_type.split(";")[0].strip().lower()
@@ -147,16 +159,27 @@ class HttpGatewaySms:
             escape = quote_plus
         else:
             escape = str
-        return _PLACEHOLDER.sub(lambda match: escape(values[match.group(1)]), self.body).encode("utf-8")
+        listed = ""
+        if self.per_number_text:  # a JSON value, not string content: inserted as it is (form-encoded for a form)
+            listed = json.dumps([{"id": m.id, "phone": m.phone, "text": m.text} for m in messages], ensure_ascii=False,
+                                separators=(",", ":"))
+            if ct == "application/x-www-form-urlencoded":
+                listed = quote_plus(listed)
+
+        def fill(match: re.Match[str]) -> str:
+            name = match.group(1)
+            return listed if name == "messages" else escape(values[name])
+
+        return _PLACEHOLDER.sub(fill, self.body).encode("utf-8")
 
     def send(self, messages: list[SmsMessage]) -> list[SmsOutcome]:
-        """Batches of at most ``batch_size`` messages with the same text."""
+        """Batches of at most ``batch_size`` messages (with ``{phones}``: of the same text)."""
         outcomes: list[SmsOutcome] = []
         start = 0
         while start < len(messages):
             chunk = [messages[start]]
             while (len(chunk) < self.batch_size and start + len(chunk) < len(messages)
-                   and messages[start + len(chunk)].text == chunk[0].text):
+                   and (self.per_number_text or messages[start + len(chunk)].text == chunk[0].text)):
                 chunk.append(messages[start + len(chunk)])
             outcomes += self._send_chunk(chunk)
             start += len(chunk)
