@@ -5,6 +5,8 @@ import os
 import secrets
 from pathlib import Path
 
+from scheduler.channels.sms.base import settings as sms_settings
+
 
 def _instance_secret(instance_path: Path) -> str:
     """Return the secret key kept in the instance folder, creating it on first use."""
@@ -41,6 +43,17 @@ class Config:
         self.FEED_VERSION_TTL = float(env("FEED_VERSION_TTL", "1"))
         self.OUTBOUND_ALLOWLIST = _csv(env("OUTBOUND_ALLOWLIST", ""))
         self.SMS_PROVIDER = env("SMS_PROVIDER", "console")
+        # every provider's own settings (SMS_ALIYUN_*, SMS_TENCENT_*, SMS_HTTP_*, SMS_TIMEOUT)
+        for group in sms_settings().values():
+            for setting in group:
+                if setting.name.startswith("SMS_") and setting.name != "SMS_PROVIDER":
+                    setattr(self, setting.name, env(setting.name, setting.default))
+        #: The 【签名】 our texts show (the provider's approved signature name).
+        self.SMS_SIGN_NAME = env("SMS_SIGN_NAME") or env("SMS_ALIYUN_SIGN_NAME") or env("SMS_TENCENT_SIGN_NAME") or "江门科技"
+        #: Texts one number gets per day at most.
+        self.SMS_DAILY_CAP = int(env("SMS_DAILY_CAP", "5"))
+        #: The secret path part of the providers' reply callback (/api/v1/sms/replies/<token>); empty: off.
+        self.SMS_REPLY_TOKEN = env("SMS_REPLY_TOKEN", "")
         self.RATELIMIT_STORAGE_URI = env("RATELIMIT_STORAGE_URI", "memory://")
         self.RATELIMIT_REGISTRATIONS = env("RATELIMIT_REGISTRATIONS", "20 per minute;200 per hour")
         #: Sign-in attempts per address (Flask-Limiter syntax).

@@ -406,7 +406,8 @@ def test_410_disables_the_endpoint_and_cancels_what_waits_for_it(org, receiver, 
     assert (endpoint.enabled, endpoint.disabled_reason, endpoint.disabled_at) == (False, "The endpoint answered 410 Gone.", clock.at)
     assert fresh_delivery(waiting.id).status == "cancelled"
     assert "disabled" in fresh_delivery(waiting.id).last_error
-    [alert] = alerts(org)
+    [alert] = [a for a in alerts(org) if a.kind == "webhook.disabled"]
+    assert [a.kind for a in alerts(org) if a.kind != "webhook.disabled"] == ["delivery.dead"]
     assert (alert.kind, alert.subject) == ("webhook.disabled", f"endpoint:{endpoint.id}")
     assert endpoint.url in alert.message
     assert fresh(other).enabled  # the other endpoint of the organization is not concerned

@@ -89,6 +89,7 @@ def init_app(app: Flask) -> None:
     """Register the API blueprint with every domain's endpoints, CSRF exemption and rate limits."""
     from scheduler.alerts import api as _alerts  # noqa: F401
     from scheduler.channels import api as _webhooks  # noqa: F401
+    from scheduler.channels.sms import api as _sms  # noqa: F401
     from scheduler.events import api as _events  # noqa: F401
     from scheduler.feeds import api as _feeds  # noqa: F401
     from scheduler.feeds import import_api as _imports  # noqa: F401

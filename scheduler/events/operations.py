@@ -76,9 +76,36 @@ def _announce(event: Event, was: str, changed: dict[str, tuple[Any, Any]]) -> No
         queue_event_message(event, "event.published")
     elif was == Status.PUBLISHED and event.status == Status.CANCELLED:
         queue_event_message(event, "event.cancelled")
+        _tell_participants(event, "event.cancelled")
     elif was == Status.PUBLISHED and changed:
         changes = {name: {"old": _plain(old), "new": _plain(new)} for name, (old, new) in changed.items()}
         queue_event_message(event, "event.updated", changes=changes)
+        if {"starts_at", "venue", "address"} & changed.keys() and event.status == Status.PUBLISHED:
+            _tell_participants(event, "event.updated", change=_change_in_words(event, changed))
+
+
+def _tell_participants(event: Event, type_: str, change: str = "") -> None:
+    """Texts (or other chosen channels) to everyone registered or waiting, for a cancellation or a move."""
+    from scheduler.registrations.models import Registration, RegistrationStatus
+    from scheduler.reminders.dispatch import queue_participant_message
+
+    people = db.session.scalars(select(Registration).where(
+        Registration.event_id == event.id,
+        Registration.status.in_([RegistrationStatus.REGISTERED.value, RegistrationStatus.WAITLISTED.value]),
+    )).all()
+    queue_participant_message(event, type_, list(people), change=change)
+
+
+def _change_in_words(event: Event, changed: dict[str, tuple[Any, Any]]) -> str:
+    """``时间改为6月29日 09:00，地点改为…``: what moved, as a text says it."""
+    from scheduler.channels.sms.templates import local_time
+
+    parts = []
+    if "starts_at" in changed:
+        parts.append(f"时间改为{local_time(event.starts_at, event.timezone)}")
+    if "venue" in changed or "address" in changed:
+        parts.append(f"地点改为{event.venue or event.address}")
+    return "，".join(parts)
 
 
 def _plain(value: Any) -> Any:

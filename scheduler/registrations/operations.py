@@ -104,6 +104,12 @@ def fill_free_seats(event: Event) -> list[Registration]:
         registration.status = RegistrationStatus.REGISTERED.value
         registration.seated_at = now()
     db.session.flush()
+    if promoted and event.status == Status.PUBLISHED and event.starts_at > now():
+        from scheduler.reminders.dispatch import queue_participant_message  # the outbox builds on registrations
+
+        for registration in promoted:
+            queue_participant_message(event, "registration.promoted", [registration],
+                                      dedupe_key=f"promoted:{registration.id}:{registration.seated_at.isoformat()}")
     return promoted
 
 

@@ -117,6 +117,40 @@ def queue_event_message(event: Event, type_: str, *, changes: dict[str, Any] | N
     return len(endpoints)
 
 
+def queue_participant_message(event: Event, type_: str, registrations: list[Registration], *, change: str = "",
+                              dedupe_key: str | None = None) -> int:
+    """Tell participants about their event (``event.cancelled``, ``event.updated`` with ``change``
+    in words, ``registration.promoted``) on the channels they chose; returns how many were queued."""
+    wanted = [(r, channel) for r in registrations for channel in r.channels or () if channel in REGISTRANT_CHANNELS]
+    if not wanted:
+        return 0
+    at = now()
+    message_id = _message(type_, {"event": messages.participant_event(event), "change": change}, at)
+    key = dedupe_key or f"event:{event.id}:{type_}:{event.sequence}"
+    _insert_ignoring_duplicates([
+        _row(key, f"registration:{r.id}", channel, type_, message_id, at, event_id=event.id, registration_id=r.id,
+             not_after=event.starts_at)
+        for r, channel in wanted
+    ])
+    return len(wanted)
+
+
+def queue_alert(org_id: int, kind: str, text: str) -> int:
+    """Send an organization's alert to its endpoints that take alerts (a group robot, usually)."""
+    endpoints = db.session.scalars(select(WebhookEndpoint).where(
+        WebhookEndpoint.org_id == org_id, WebhookEndpoint.alerts.is_(True), WebhookEndpoint.enabled.is_(True)
+    )).all()
+    endpoints = [e for e in endpoints if e.kind in CHANNELS]
+    if not endpoints:
+        return 0
+    at = now()
+    message_id = _message("alert", {"kind": kind, "message": text}, at)
+    _insert_ignoring_duplicates([
+        _row(f"alert:{message_id}", f"endpoint:{e.id}", e.kind, "alert", message_id, at, endpoint_id=e.id) for e in endpoints
+    ])
+    return len(endpoints)
+
+
 def queue_ping(endpoint: WebhookEndpoint) -> str:
     """Queue a test message to one endpoint; returns the delivery's id."""
     at = now()

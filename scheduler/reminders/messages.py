@@ -56,13 +56,16 @@ def reminder_data(reminder: Reminder, event: Event) -> dict[str, Any]:
     return data
 
 
+def participant_event(event: Event) -> dict[str, Any]:
+    """What a text about an event needs (no more: it is stored with every message)."""
+    return {"id": event.id, "title": event.title, "timezone": event.timezone, "starts_at": _iso(event.starts_at),
+            "venue": event.venue, "address": event.address, "cancel_reason": event.cancel_reason,
+            "page": absolute_url("pages.event_page", event_id=event.id)}
+
+
 def registrant_data(reminder: Reminder, event: Event) -> dict[str, Any]:
-    """What a message to a participant needs (no more: it is stored for every reminder)."""
-    return {
-        "event": {"id": event.id, "title": event.title, "timezone": event.timezone, "venue": event.venue,
-                  "address": event.address, "page": absolute_url("pages.event_page", event_id=event.id)},
-        "reminder": reminder_data(reminder, event),
-    }
+    """A reminder as a participant's text needs it."""
+    return {"event": participant_event(event), "reminder": reminder_data(reminder, event)}
 
 
 def payload(data: dict[str, Any], at: dt.datetime | None = None) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, case, select, update
+from sqlalchemy import bindparam, case, func, select, update
 
 from scheduler.channels.base import Defer, Failed, Outgoing, Result, Retry, Sent, Skip, Unknown
 from scheduler.channels.registry import get_channel
@@ -176,6 +176,9 @@ def record(token: str, results: Iterable[tuple[Outgoing, Result]], at: dt.dateti
             ))
     if len(held) < len(results):
         log.warning("ignored %d results of claim %s: taken back meanwhile", len(results) - len(held), token)
+    dead = [id_ for (status, *_), ids in groups.items() if status == DeliveryStatus.DEAD for id_ in ids if id_ in held]
+    if dead:
+        _alert_dead(dead)
     endpoint_results = [
         (outgoing.recipient.endpoint_id, result) for outgoing, result in results
         if outgoing.id in held and getattr(outgoing.recipient, "endpoint_id", None) is not None
@@ -184,6 +187,23 @@ def record(token: str, results: Iterable[tuple[Outgoing, Result]], at: dt.dateti
         from scheduler.channels.health import record_endpoint_results
 
         record_endpoint_results(endpoint_results, at)
+
+
+def _alert_dead(ids: list[str]) -> None:
+    """Tell each owning organization how many of its deliveries gave up (one alert per round)."""
+    from scheduler.alerts.operations import raise_alert
+    from scheduler.channels.models import WebhookEndpoint
+    from scheduler.events.models import Event
+
+    owners = db.session.execute(
+        select(func.coalesce(WebhookEndpoint.org_id, Event.org_id), func.count())
+        .select_from(_T).outerjoin(WebhookEndpoint, WebhookEndpoint.id == _T.c.endpoint_id)
+        .outerjoin(Event, Event.id == _T.c.event_id).where(_T.c.id.in_(ids)).group_by(func.coalesce(WebhookEndpoint.org_id, Event.org_id))
+    ).all()
+    for org_id, count in owners:
+        if org_id is not None:
+            raise_alert(org_id, "delivery.dead", f"{count} 条消息多次发送失败，已放弃。{count} deliveries gave up after their retries: "
+                        "see GET /api/v1/deliveries?status=dead, fix the cause, and replay them.", subject="deliveries:dead")
 
 
 def _outcome(outgoing: Outgoing, result: Result, at: dt.datetime) -> tuple[DeliveryStatus, dt.datetime | None, dt.datetime | None, str | None, int | None]:
