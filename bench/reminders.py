@@ -18,7 +18,12 @@ signatures) takes the messages. Then
    on the real clock (``flask scheduler run`` + worker on PostgreSQL, the embedded engine
    on SQLite): p50/p99 from ``scheduled_at`` to arrival at the receiver (goal: p99 <= 1 s);
 3. **memory**: the senders' peak resident memory (VmHWM) during the fan-out, against the
-   same process idle just before it.
+   same process idle just before it;
+4. **SMS fan-out**: 10 events × 1,000 seated registrants = 10,000 personalised texts through
+   the ``http`` provider (``SMS_HTTP_BODY`` with ``{messages}``, batches of 100) to a fake
+   gateway (the receiver's ``/sms``), with the embedded pool on an application clock set to
+   10:00 Asia/Shanghai (quiet hours), on SQLite and PostgreSQL; baseline: a bare ``requests``
+   pool POSTing the same bodies of 100; texts and requests per second (``--sms-only``).
 
 It prints the tables and writes the figures to ``bench/results/reminders-<timestamp>.json``.
 Run ``python -m bench.reminders --help``.
@@ -51,6 +56,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import Flask
 from sqlalchemy import func, select
@@ -59,7 +65,8 @@ from sqlalchemy.engine import make_url
 from bench.api import RESULTS_DIR, UTC, add_backend_args, build_schema, make_app, postgresql, print_closing
 
 DESCRIPTION = ("Benchmark of reminder delivery: 10,000 webhook fan-out vs a bare requests pool, lateness of 1,000"
-               " reminders due in the same second, and the senders' peak memory.")
+               " reminders due in the same second, the senders' peak memory, and a 10,000-text SMS fan-out through"
+               " the http provider (batched) vs a bare requests pool.")
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench_reminders"
 ROOT = Path(__file__).resolve().parent.parent
 #: The test suite's databases: never dropped by a benchmark.
@@ -67,6 +74,7 @@ PROTECTED_DATABASES = ("test", "test_main", "postgres")
 FANOUT_GOAL = 0.7
 LATENESS_GOAL_S = 1.0
 OFFSET = "PT10M"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 # --------------------------------------------------------------------------- the receiver
@@ -92,6 +100,24 @@ class _ReceiverState:
         self.arrivals: list[tuple[str, float]] = []
         self.verified = 0
         self.rejected: list[str] = []
+        self.sms_requests = 0
+        self.sms_ids: list[str] = []
+        self.sms_rejected: list[str] = []
+
+    def sms(self, body: bytes) -> bool:
+        """The fake SMS gateway: ``{"messages": [{"id", "phone", "text"}, ...]}``, each text starting with 【."""
+        self.sms_requests += 1
+        try:
+            listed = json.loads(body)["messages"]
+            bad = [m for m in listed if not (m["id"] and m["phone"].startswith("+86") and m["text"].startswith("【"))]
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            self.sms_rejected.append(f"{type(exc).__name__}: {exc}")
+            return False
+        if bad or not listed:
+            self.sms_rejected.append(f"{len(bad)} bad message(s), e.g. {str(bad[:1])[:200]}")
+            return False
+        self.sms_ids += [m["id"] for m in listed]
+        return True
 
     def hook(self, path: str, headers: dict[str, str], body: bytes) -> int:
         wall = time.time()
@@ -113,6 +139,8 @@ class _ReceiverState:
         ids = [a[0] for a in self.arrivals]
         document: dict[str, Any] = {"count": len(ids), "unique": len(set(ids)), "verified": self.verified,
                                     "rejected": len(self.rejected), "rejections": self.rejected[:5]}
+        document["sms"] = {"requests": self.sms_requests, "messages": len(self.sms_ids), "unique": len(set(self.sms_ids)),
+                           "rejected": len(self.sms_rejected), "rejections": self.sms_rejected[:5]}
         if arrivals:
             document["arrivals"] = self.arrivals
         return json.dumps(document).encode()
@@ -150,6 +178,12 @@ class _ReceiverProtocol(asyncio.Protocol):
                 status = self.state.hook(path, headers, body)
                 self.transport.write(b"HTTP/1.1 204 No Content\r\n\r\n" if status == 204 else
                                      b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n")
+                continue
+            if method == "POST" and path == "/sms":
+                self.transport.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n{\"code\":0}"
+                    if self.state.sms(body) else
+                    b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: 12\r\n\r\n{\"code\":400}")
                 continue
             if path.startswith("/_stats"):
                 out = self.state.stats("arrivals" in path)
@@ -193,6 +227,11 @@ class Receiver:
     def url(self, n: int) -> str:
         """Endpoint ``n``'s URL."""
         return f"http://127.0.0.1:{self.port}/hook/{n}"
+
+    @property
+    def sms_url(self) -> str:
+        """The fake SMS gateway's URL."""
+        return f"http://127.0.0.1:{self.port}/sms"
 
     def start(self, timeout: float = 30) -> None:
         """Start it and wait (bounded) until it answers."""
@@ -239,7 +278,7 @@ def make_bench_app(url: str) -> Flask:
     return app
 
 
-def load_data(receiver: Receiver, endpoints: int, events: int, scheduled_at: dt.datetime | None) -> dict[str, Any]:
+def load_data(receiver: Receiver | None, endpoints: int, events: int, scheduled_at: dt.datetime | None) -> dict[str, Any]:
     """One organization, ``endpoints`` webhook endpoints (``reminder.due`` only) and ``events``
     published science carnivals, each with one ``PT10M`` reminder.
 
@@ -255,7 +294,7 @@ def load_data(receiver: Receiver, endpoints: int, events: int, scheduled_at: dt.
 
     org = upsert_org("bench-bureau", "江门市科学技术局", "Jiangmen Science and Technology Bureau", OrgType.BUREAU)
     db.session.flush()
-    for n in range(endpoints):
+    for n in range(endpoints if receiver is not None else 0):
         db.session.add(WebhookEndpoint(org_id=org.id, url=receiver.url(n), secret=endpoint_secret(n),
                                        description=f"partner {n}", types=["reminder.due"]))
     db.session.commit()
@@ -694,6 +733,249 @@ def run_lateness(backend: str, url: str, workers: int, receiver: Receiver, args:
     return result
 
 
+# --------------------------------------------------------------------------- part 4: SMS fan-out
+
+#: ``SMS_HTTP_BODY`` of the benchmark: a text per number (``{messages}``), so personalised texts batch.
+SMS_BODY = '{"messages": {messages}}'
+SMS_SIGN = "江门科技"
+
+
+@dataclass
+class SmsResult:
+    """An SMS fan-out through the ``http`` provider (texts batched) against a bare requests pool."""
+
+    config: str
+    backend: str
+    concurrency: int
+    messages: int
+    batch_size: int
+    #: The application clock's moment (Asia/Shanghai) when the dispatch started: daytime, outside quiet hours.
+    app_clock: str
+    load_seconds: float
+    dispatch_seconds: float
+    total_seconds: float
+    send_seconds: float
+    baseline_seconds: float
+    statuses: dict[str, int]
+    received: dict[str, Any]
+    baseline_received: dict[str, Any]
+    baseline_requests: int
+    baseline_errors: int
+    cpu_seconds: float = 0.0
+    baseline_cpu_seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        """Our messages per second, from the dispatch's start to the last row ``sent``."""
+        return self.messages / self.total_seconds
+
+    @property
+    def request_rate(self) -> float:
+        """Our requests to the gateway per second."""
+        return self.received["requests"] / self.total_seconds
+
+    @property
+    def baseline_rate(self) -> float:
+        return self.messages / self.baseline_seconds
+
+    @property
+    def baseline_request_rate(self) -> float:
+        return self.baseline_requests / self.baseline_seconds
+
+    @property
+    def ratio(self) -> float:
+        return self.rate / self.baseline_rate
+
+    @property
+    def ok(self) -> bool:
+        return (self.statuses.get("sent") == self.messages and self.received["messages"] == self.messages
+                and self.received["unique"] == self.messages and not self.received["rejected"]
+                and self.baseline_received["messages"] == self.messages
+                and self.baseline_received["unique"] == self.messages and not self.baseline_received["rejected"]
+                and not self.baseline_errors)
+
+
+def daytime_clock() -> Any:
+    """A clock running at the real pace but set to 10:00 Asia/Shanghai today when made (quiet hours: 21:00-08:00)."""
+    real = dt.datetime.now(UTC)
+    local = real.astimezone(SHANGHAI)
+    shift = local.replace(hour=10, minute=0, second=0, microsecond=0).astimezone(UTC) - real
+    return lambda: dt.datetime.now(UTC) + shift
+
+
+def load_registrants(events: int, per_event: int) -> dict[str, Any]:
+    """``events`` published carnivals (capacity None) whose ``PT10M`` reminder fell due a minute ago, each with
+    ``per_event`` seated registrants wanting texts (distinct valid mainland numbers +86 1380000xxxx...)."""
+    from sqlalchemy import insert
+
+    from scheduler.events.models import Event
+    from scheduler.extensions import db
+    from scheduler.registrations.models import Registration
+    from scheduler.util.time import now
+
+    started = time.perf_counter()
+    loaded = load_data(None, 0, events, None)
+    event_ids = db.session.scalars(select(Event.id).order_by(Event.id)).all()
+    at = now()
+    rows, n = [], 0
+    for event_id in event_ids:
+        for _ in range(per_event):
+            rows.append({"event_id": event_id, "name": f"参与者{n}", "phone": f"+86138{n:08d}", "email": None,
+                         "channels": ["sms"], "status": "registered", "created_at": at, "seated_at": at,
+                         "token_hash": hashlib.sha256(f"bench-sms-{n}".encode()).hexdigest()})
+            n += 1
+    for start in range(0, len(rows), 2000):
+        db.session.execute(insert(Registration.__table__), rows[start:start + 2000])
+    db.session.commit()
+    db.session.remove()
+    return {"scheduled_at": loaded["scheduled_at"], "load_seconds": time.perf_counter() - started}
+
+
+def sms_bodies(url: str, batch: int) -> list[bytes]:
+    """Every text as our provider sends it, in bodies of ``batch`` messages: what the baseline POSTs."""
+    from scheduler.channels.base import Outgoing
+    from scheduler.channels.sms.channel import SmsTarget, provider, render_text
+    from scheduler.channels.sms.links import manage_url
+    from scheduler.extensions import db
+    from scheduler.registrations.models import Registration
+    from scheduler.reminders.models import Delivery, OutboxMessage
+
+    app = make_sms_app(url, "http://127.0.0.1:9/sms", batch)
+    with app.app_context():
+        chosen = provider()
+        rows = db.session.execute(
+            select(Delivery.id, Delivery.type, Delivery.registration_id, Registration.phone, OutboxMessage.payload)
+            .join(Registration, Registration.id == Delivery.registration_id)
+            .join(OutboxMessage, OutboxMessage.id == Delivery.message_id).where(Delivery.channel == "sms")
+            .order_by(Delivery.id)
+        ).all()
+        listed = []
+        for r in rows:
+            target = SmsTarget(r.registration_id, r.phone, manage_url(r.registration_id), chosen, SMS_SIGN)
+            text = render_text(Outgoing(r.id, "sms", r.type, r.payload, 1, target), target).text
+            listed.append({"id": r.id, "phone": r.phone, "text": text})
+        db.session.remove()
+        db.engine.dispose()
+    return [('{"messages": ' + json.dumps(listed[i:i + batch], ensure_ascii=False, separators=(",", ":")) + "}").encode()
+            for i in range(0, len(listed), batch)]
+
+
+def make_sms_app(url: str, gateway: str, batch: int) -> Flask:
+    """The benchmark's application with the ``http`` SMS provider on the fake gateway, texts batched."""
+    app = make_bench_app(url)
+    app.config.update(SMS_PROVIDER="http", SMS_HTTP_URL=gateway, SMS_HTTP_BODY=SMS_BODY, SMS_HTTP_BATCH_SIZE=batch,
+                      SMS_HTTP_SUCCESS="json:code=0", SMS_DAILY_CAP=1_000_000, SMS_SIGN_NAME=SMS_SIGN,
+                      OUTBOUND_ALLOWLIST=["127.0.0.1/32"])
+    return app
+
+
+def _sms_baseline_process(url: str, bodies: list[bytes], concurrency: int, barrier: Any, out: Any) -> None:
+    import requests
+
+    from scheduler.util.http import USER_AGENT
+
+    pending = iter(bodies)
+    errors: list[str] = []
+    headers = {"Content-Type": "application/json", "Accept": "application/json, */*", "User-Agent": USER_AGENT,
+               "Accept-Encoding": "identity"}
+
+    def run() -> None:
+        session = requests.Session()
+        for body in pending:  # a shared iterator: each body once
+            try:
+                response = session.post(url, data=body, headers=headers, timeout=10, allow_redirects=False)
+                if response.status_code != 200 or response.json().get("code") != 0:
+                    errors.append(f"status {response.status_code}")
+            except (requests.RequestException, ValueError) as exc:
+                errors.append(type(exc).__name__)
+        session.close()
+
+    threads = [threading.Thread(target=run) for _ in range(concurrency)]
+    barrier.wait()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    out.put((time.monotonic(), len(bodies), errors[:5], len(errors)))
+
+
+def run_sms_baseline(url: str, bodies: list[bytes], concurrency: int) -> dict[str, Any]:
+    """POST ``bodies`` with a bare requests pool of ``concurrency`` threads in a process of its own."""
+    ctx = multiprocessing.get_context("spawn")
+    barrier, out = ctx.Barrier(2), ctx.Queue()
+    child = ctx.Process(target=_sms_baseline_process, args=(url, bodies, concurrency, barrier, out), daemon=True)
+    child.start()
+    barrier.wait(timeout=120)
+    started, cpu_started = time.monotonic(), machine_cpu_seconds()
+    report = out.get(timeout=600)
+    cpu_seconds = machine_cpu_seconds() - cpu_started
+    child.join(30)
+    return {"seconds": report[0] - started, "cpu_seconds": cpu_seconds, "requests": report[1], "errors": report[3],
+            "error_samples": report[2]}
+
+
+def run_sms(backend: str, url: str, receiver: Receiver, args: argparse.Namespace) -> SmsResult:
+    """Load registrants, start the embedded pool on a daytime clock, dispatch, wait for every text ``sent``;
+    then the baseline on the same bodies."""
+    from scheduler.extensions import db
+    from scheduler.reminders import wakeup
+    from scheduler.reminders.workers import SenderPool
+    from scheduler.util.time import set_clock
+
+    total = args.sms_events * args.sms_registrants
+    config = f"{backend}, embedded pool"
+    print(f"{config}: SMS fan-out of {total:,} texts ({args.sms_events} events × {args.sms_registrants} registrants),"
+          f" http provider, batches of {args.sms_batch} ...", flush=True)
+    clock = daytime_clock()
+    set_clock(clock)  # in this process only: why the SMS part runs the embedded pool, not `flask worker run`
+    pool = None
+    watch = None
+    errors: list[str] = []
+    try:
+        app = make_sms_app(url, receiver.sms_url, args.sms_batch)
+        with app.app_context():
+            build_schema()
+            loaded = load_registrants(args.sms_events, args.sms_registrants)
+        watch = StatusWatch(url)
+        pool = SenderPool(app, args.concurrency, name="sender")
+        pool.start()
+        wakeup.on_deliveries(pool.wake)
+        time.sleep(1)
+        receiver.reset()
+        with app.app_context():
+            at = clock().astimezone(SHANGHAI).isoformat(timespec="seconds")
+            started, cpu_started = time.monotonic(), machine_cpu_seconds()
+            queued, dispatch_seconds = dispatch_now()
+            db.session.remove()
+        if queued != total:
+            raise RuntimeError(f"dispatch queued {queued} deliveries, expected {total}")
+        finished, statuses = watch.wait_all_final(total, args.timeout)
+        cpu_seconds = machine_cpu_seconds() - cpu_started
+        received = receiver.stats()["sms"]
+    finally:
+        if watch is not None:
+            watch.close()
+        if pool is not None:
+            pool.stop()
+            wakeup.clear_callbacks()
+        set_clock(None)
+    errors += shut_down(app, [])
+    bodies = sms_bodies(url, args.sms_batch)
+    receiver.reset()
+    baseline = run_sms_baseline(receiver.sms_url, bodies, args.concurrency)
+    baseline_received = receiver.stats()["sms"]
+    result = SmsResult(config, backend, args.concurrency, total, args.sms_batch, at, loaded["load_seconds"],
+                       dispatch_seconds, finished - started, finished - started - dispatch_seconds, baseline["seconds"],
+                       statuses, received, baseline_received, baseline["requests"], baseline["errors"], cpu_seconds,
+                       baseline["cpu_seconds"], errors[:10] + [f"baseline: {e}" for e in baseline["error_samples"]])
+    print(f"  ours {result.rate:,.0f} texts/s, {result.request_rate:,.0f} requests/s"
+          f" ({received['requests']} requests, dispatch {dispatch_seconds:.2f} s, all sent after {result.total_seconds:.2f} s);"
+          f" baseline {result.baseline_rate:,.0f} texts/s, {result.baseline_request_rate:,.0f} requests/s:"
+          f" ratio {result.ratio:.2f}{'' if result.ok else '  (CHECKS FAILED)'}", flush=True)
+    return result
+
+
 # --------------------------------------------------------------------------- reporting
 
 
@@ -701,8 +983,21 @@ def _met(ok: bool) -> str:
     return "met" if ok else "NOT MET"
 
 
-def print_report(fanouts: Sequence[FanoutResult], lateness: Sequence[LatenessResult], args: argparse.Namespace) -> None:
-    """Print the three tables."""
+def print_report(fanouts: Sequence[FanoutResult], lateness: Sequence[LatenessResult], args: argparse.Namespace,
+                 sms: Sequence[SmsResult] = ()) -> None:
+    """Print the tables."""
+    if fanouts:
+        print_fanout(fanouts, args)
+    if lateness:
+        print_lateness(lateness, args)
+    if fanouts:
+        print_memory(fanouts)
+    if sms:
+        print_sms(sms, args)
+
+
+def print_fanout(fanouts: Sequence[FanoutResult], args: argparse.Namespace) -> None:
+    """Table 1."""
     print()
     print(f"1. Fan-out: {args.events} due reminders × {args.endpoints} endpoints = {args.events * args.endpoints:,}"
           f" reminder.due webhooks, {args.concurrency} sender threads per process; from the dispatch's start to the last"
@@ -730,6 +1025,10 @@ def print_report(fanouts: Sequence[FanoutResult], lateness: Sequence[LatenessRes
                   f" baseline errors {r.baseline_errors}")
         for line in r.errors:
             print(f"  {r.config} log: {line}")
+
+
+def print_lateness(lateness: Sequence[LatenessResult], args: argparse.Namespace) -> None:
+    """Table 2."""
     if lateness:
         print()
         print(f"2. Lateness: {args.lateness_reminders:,} reminders due in the same second"
@@ -743,6 +1042,10 @@ def print_report(fanouts: Sequence[FanoutResult], lateness: Sequence[LatenessRes
                   f" {_met(x.p99_s <= LATENESS_GOAL_S and x.unique == x.reminders * x.endpoints)}")
             for line in x.errors:
                 print(f"  {x.config} log: {line}")
+
+
+def print_memory(fanouts: Sequence[FanoutResult]) -> None:
+    """Table 3."""
     print()
     print("3. Memory of the senders during the fan-out (MiB): idle = the same process just before the dispatch")
     header = f"{'configuration':<26} {'process':>7} │ {'idle RSS':>8} {'idle peak':>9} │ {'fan-out peak':>12} {'end RSS':>8} │ {'peak-idle':>9}"
@@ -757,8 +1060,45 @@ def print_report(fanouts: Sequence[FanoutResult], lateness: Sequence[LatenessRes
           " just before the dispatch), for workers each `flask worker run`.")
 
 
+def print_sms(sms: Sequence[SmsResult], args: argparse.Namespace) -> None:
+    """Table 4."""
+    print()
+    print(f"4. SMS fan-out: {args.sms_events} due reminders × {args.sms_registrants:,} seated registrants ="
+          f" {args.sms_events * args.sms_registrants:,} texts (each with its own short link) through the http provider,"
+          f" SMS_HTTP_BODY {SMS_BODY} (a text per number), SMS_HTTP_BATCH_SIZE={args.sms_batch};"
+          " from the dispatch's start to the last row persisted 'sent'")
+    header = (f"{'configuration':<26} │ {'dispatch s':>10} {'total s':>8} {'texts/s':>8} {'requests':>8} {'req/s':>7} │"
+              f" {'baseline s':>10} {'texts/s':>8} {'requests':>8} {'req/s':>7} │ {'ratio':>6} {'send-only':>9} │ {'checks':>6}")
+    print(header)
+    print("─" * len(header))
+    for r in sms:
+        print(f"{r.config:<26} │ {r.dispatch_seconds:>10.2f} {r.total_seconds:>8.2f} {r.rate:>8,.0f}"
+              f" {r.received['requests']:>8,} {r.request_rate:>7,.0f} │ {r.baseline_seconds:>10.2f} {r.baseline_rate:>8,.0f}"
+              f" {r.baseline_requests:>8,} {r.baseline_request_rate:>7,.0f} │ {r.ratio:>6.2f}"
+              f" {r.baseline_seconds / r.send_seconds:>9.2f} │ {'ok' if r.ok else 'FAILED':>6}")
+    print(f"ours = the embedded SenderPool ({args.concurrency} threads) in this process, on SQLite and on PostgreSQL alike:"
+          " the application clock is set to a daytime moment (10:00 Asia/Shanghai, running) in this process,")
+    print("  as quiet hours (21:00-08:00) would hold texts back at night; `flask worker run` subprocesses cannot have their"
+          " clock set, so the SMS part runs no workers.")
+    print(f"baseline = a bare requests pool ({args.concurrency} threads, one keep-alive Session each, in a process of its"
+          f" own) POSTing the same texts in bodies of {args.sms_batch} to the same fake gateway, persisting nothing.")
+    print("checks = every row sent, every text received exactly once (by delivery id) starting with 【, the baseline's too;"
+          " the fake gateway answers {\"code\":0}.")
+    cpus = os.cpu_count() or 1
+    for r in sms:
+        print(f"  {r.config}: app clock {r.app_clock}; {r.messages / max(r.received['requests'], 1):.1f} texts per request;"
+              f" machine CPU {1000 * r.cpu_seconds / r.messages:.3f} ms per text (busy"
+              f" {r.cpu_seconds / r.total_seconds / cpus:.0%} of {cpus} CPUs), baseline"
+              f" {1000 * r.baseline_cpu_seconds / r.messages:.3f} ms (busy {r.baseline_cpu_seconds / r.baseline_seconds / cpus:.0%})")
+        if not r.ok:
+            print(f"  {r.config}: statuses {r.statuses}, received {r.received}, baseline received {r.baseline_received},"
+                  f" baseline errors {r.baseline_errors}")
+        for line in r.errors:
+            print(f"  {r.config} log: {line}")
+
+
 def write_json(fanouts: Sequence[FanoutResult], lateness: Sequence[LatenessResult], args: argparse.Namespace,
-               skipped: dict[str, str], loadavg: dict[str, Any]) -> Path:
+               skipped: dict[str, str], loadavg: dict[str, Any], sms: Sequence[SmsResult] = ()) -> Path:
     """Write the figures to ``bench/results/reminders-<timestamp>.json``; return its path."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     path = RESULTS_DIR / f"reminders-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
@@ -775,6 +1115,10 @@ def write_json(fanouts: Sequence[FanoutResult], lateness: Sequence[LatenessResul
         "fanout": [asdict(r) | {"rate": r.rate, "baseline_rate": r.baseline_rate, "ratio": r.ratio, "ok": r.ok}
                    for r in fanouts],
         "lateness": [asdict(x) for x in lateness],
+        "sms": [asdict(r) | {"rate": r.rate, "request_rate": r.request_rate, "baseline_rate": r.baseline_rate,
+                             "baseline_request_rate": r.baseline_request_rate, "ratio": r.ratio, "ok": r.ok,
+                             "clock": "embedded pool on an application clock set to 10:00 Asia/Shanghai"}
+                for r in sms],
     }
     path.write_text(json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n")
     return path
@@ -799,6 +1143,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--lead", type=float, default=15,
                         help="seconds between planning the reminders and their due time (loading must fit) [default: 15]")
     parser.add_argument("--no-lateness", action="store_true", help="skip part 2")
+    parser.add_argument("--sms-only", action="store_true", help="run part 4 (the SMS fan-out) only")
+    parser.add_argument("--no-sms", action="store_true", help="skip part 4")
+    parser.add_argument("--sms-events", type=int, default=10, help="SMS fan-out: events whose reminder falls due [default: 10]")
+    parser.add_argument("--sms-registrants", type=int, default=1000,
+                        help="SMS fan-out: seated registrants per event, each wanting texts [default: 1000]")
+    parser.add_argument("--sms-batch", type=int, default=100, help="SMS fan-out: SMS_HTTP_BATCH_SIZE [default: 100]")
     parser.add_argument("--verify-every", type=int, default=1,
                         help="the receiver checks the signature of one message in N [default: 1, every one]")
     parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for every delivery [default: 300]")
@@ -815,6 +1165,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("--concurrency must be within 1-64, worker counts within 1-8")
     if not 1 <= args.events * args.endpoints <= 100_000 or not 1 <= args.lateness_reminders * args.lateness_endpoints <= 20_000:
         parser.error("at most 100,000 fan-out deliveries and 20,000 lateness deliveries")
+    if args.sms_only and args.no_sms:
+        parser.error("--sms-only and --no-sms exclude each other")
+    if not 1 <= args.sms_events * args.sms_registrants <= 100_000 or args.sms_registrants > 10_000 or args.sms_events < 1:
+        parser.error("at most 100,000 texts, 10,000 registrants per event")
+    if not 1 <= args.sms_batch <= 1000:
+        parser.error("--sms-batch must be within 1-1000")
     if args.verify_every < 1:
         parser.error("--verify-every must be at least 1")
     if not args.sqlite_only and make_url(args.pg_url).database in PROTECTED_DATABASES:
@@ -834,6 +1190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     fanouts: list[FanoutResult] = []
     lateness: list[LatenessResult] = []
+    sms: list[SmsResult] = []
     skipped: dict[str, str] = {}
     loadavg = {"start": os.getloadavg()}
     started = time.perf_counter()
@@ -842,24 +1199,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="bench-reminders-logs-") as logs:
             log_dir = Path(logs)
+            webhooks, texts = not args.sms_only, not args.no_sms
             if not args.pg_only:
-                with sqlite_url() as url:
-                    fanouts.append(run_fanout("sqlite", url, 0, receiver, args, log_dir))
-                if not args.no_lateness:
+                if webhooks:
+                    with sqlite_url() as url:
+                        fanouts.append(run_fanout("sqlite", url, 0, receiver, args, log_dir))
+                if webhooks and not args.no_lateness:
                     with sqlite_url() as url:
                         lateness.append(run_lateness("sqlite", url, 0, receiver, args, log_dir))
+                if texts:
+                    with sqlite_url() as url:
+                        sms.append(run_sms("sqlite", url, receiver, args))
             if not args.sqlite_only:
                 with postgresql(args, skipped) as usable:
-                    for workers in args.workers if usable else ():
+                    for workers in args.workers if usable and webhooks else ():
                         fanouts.append(run_fanout("postgresql", args.pg_url, workers, receiver, args, log_dir))
-                    if usable and not args.no_lateness:
+                    if usable and webhooks and not args.no_lateness:
                         lateness.append(run_lateness("postgresql", args.pg_url, args.lateness_workers, receiver, args,
                                                      log_dir))
+                    if usable and texts:
+                        sms.append(run_sms("postgresql", args.pg_url, receiver, args))
     finally:
         receiver.stop()
     loadavg["end"] = os.getloadavg()
-    print_report(fanouts, lateness, args)
-    print_closing(write_json(fanouts, lateness, args, skipped, loadavg), started, loadavg)
+    print_report(fanouts, lateness, args, sms)
+    print_closing(write_json(fanouts, lateness, args, skipped, loadavg, sms), started, loadavg)
     return 0
 
 

@@ -9,6 +9,7 @@ Tencent ``AuthFailure.SignatureFailure`` inside ``Response.Error``). What the fa
 to good requests is set on it::
 
     with FakeAliyun(secret="s3cret") as fake:
+        fake.links["13800000000"] = "https://x/m/1-a"  # that number's TemplateParam(Json) must carry this link
         fake.invalid.add("13800000000")       # that number is refused (isv.MOBILE_NUMBER_ILLEGAL)
         fake.limited.add("13900000000")       # that number is rate-limited (isv.BUSINESS_LIMIT_CONTROL)
         fake.mode = "server_error"            # 503 ServiceUnavailable; "sleep": answer after sleep_for s
@@ -129,6 +130,9 @@ class FakeAliyun(_Fake):
         self.sign_name = sign_name
         self.templates = templates or {"SMS_100000001"}
         self.nonces: set[str] = set()
+        #: Number (11 digits) -> the ``link`` parameter its text must carry: a batch whose
+        #: TemplateParamJson is not one object per number, in PhoneNumberJson's order, is refused.
+        self.links: dict[str, str] = {}
 
     @staticmethod
     def _request_id() -> str:
@@ -195,6 +199,10 @@ class FakeAliyun(_Fake):
         if any(not isinstance(p, dict) or not all(isinstance(v, str) for v in p.values()) for p in template_params):
             self.rejected.append("template params")
             return self._error(200, "isv.INVALID_JSON_PARAM", "JSON参数不合法，只接受字符串值")
+        for phone, values in zip(phones, template_params, strict=True):
+            if phone in self.links and values.get("link") != self.links[phone]:
+                self.rejected.append("link")
+                return self._error(200, "isv.INVALID_JSON_PARAM", "模板变量与号码不对应")
         if len(params.get("OutId", "")) >= 256:
             self.rejected.append("OutId")
             return self._error(200, "isv.INVALID_PARAMETERS", "OutId is too long")
@@ -333,7 +341,8 @@ class FakeTencent(_Fake):
 
 
 class FakeGateway(_Fake):
-    """Takes JSON ``{"id", "phone"|"phones", "text"}`` with a bearer token; answers ``{"code": 0, "id": ...}``."""
+    """Takes JSON ``{"id", "phone"|"phones", "text"}``, or ``{"messages": [{"id", "phone", "text"}, ...]}`` (a text per
+    number), with a bearer token; answers ``{"code": 0, "data": {"id": ...}}``."""
 
     def __init__(self, token: str = "test-token") -> None:
         super().__init__()
@@ -351,10 +360,20 @@ class FakeGateway(_Fake):
         except ValueError:
             self.rejected.append("json")
             return 400, {}, {"code": 400, "msg": "bad json"}
-        phones = request["phones"].split(",") if "phones" in request else [request.get("phone", "")]
-        if not request.get("text", "").startswith("【") or not request.get("id"):
-            self.rejected.append("fields")
-            return 400, {}, {"code": 400, "msg": "text and id required"}
+        if "messages" in request:
+            listed = request["messages"]
+            ok = isinstance(listed, list) and listed and all(
+                isinstance(m, dict) and set(m) == {"id", "phone", "text"} and all(isinstance(v, str) for v in m.values())
+                and m["id"] and m["text"].startswith("【") for m in listed)
+            if not ok:
+                self.rejected.append("messages")
+                return 400, {}, {"code": 400, "msg": "messages: a list of {id, phone, text} required"}
+            phones = [m["phone"] for m in listed]
+        else:
+            phones = request["phones"].split(",") if "phones" in request else [request.get("phone", "")]
+            if not request.get("text", "").startswith("【") or not request.get("id"):
+                self.rejected.append("fields")
+                return 400, {}, {"code": 400, "msg": "text and id required"}
         self.requests.append(request)
         if self.mode == "server_error":
             return 500, {}, {"code": 500, "msg": "internal error"}

@@ -7,12 +7,15 @@ import socket
 import time
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 
+from scheduler.channels.base import Outgoing
 from scheduler.channels.sms import console
 from scheduler.channels.sms.aliyun import AliyunSms, rpc_signature
 from scheduler.channels.sms.base import SmsMessage, provider_from_config, settings
+from scheduler.channels.sms.channel import SmsChannel, SmsTarget
 from scheduler.channels.sms.console import ConsoleSms
 from scheduler.channels.sms.http_gateway import HttpGatewaySms
 from scheduler.channels.sms.tencent import TencentSms, tc3_authorization
@@ -98,6 +101,39 @@ def test_aliyun_sends_several_numbers_with_sendbatchsms(aliyun_fake: FakeAliyun)
     assert json.loads(request["SignNameJson"]) == ["江门科普"] * 3
     assert request["template_params"] == [PARAMS] * 3
     assert request["OutId"] == ",".join(m.id for m in messages)
+
+
+def link(n: int) -> str:
+    return f"https://hd.jmkp.example/m/{n:x}-Ab3dE{n:04d}"
+
+
+def personal(n: int) -> SmsMessage:
+    """A reminder to number ``n`` with its own short link (so its own text)."""
+    params = {**PARAMS, "link": link(n)}
+    return msg(n, params=params, text=f"{TEXT}管理提醒：{link(n)}")
+
+
+def test_aliyun_batches_texts_with_params_per_number(aliyun_fake: FakeAliyun) -> None:
+    messages = [personal(n) for n in range(5)]
+    aliyun_fake.links = {f"138{n:08d}": link(n) for n in range(5)}
+    provider = aliyun(aliyun_fake)
+    assert provider.per_number_text
+    outcomes = provider.send(messages)
+    assert [(o.id, o.status) for o in outcomes] == [(m.id, "sent") for m in messages]
+    assert aliyun_fake.rejected == []
+    [request] = aliyun_fake.requests  # one SendBatchSms for five different texts
+    assert request["Action"] == "SendBatchSms"
+    assert request["phones"] == [f"138{n:08d}" for n in range(5)]
+    assert request["template_params"] == [{**PARAMS, "link": link(n)} for n in range(5)]
+    assert json.loads(request["SignNameJson"]) == ["江门科普"] * 5
+
+
+def test_aliyun_fake_refuses_params_not_matching_their_number(aliyun_fake: FakeAliyun) -> None:
+    """The fake's check has teeth: a link sent with another number's params is refused."""
+    aliyun_fake.links = {"13800000001": link(1)}
+    outcomes = aliyun(aliyun_fake).send([personal(0), msg(1, params={**PARAMS, "link": link(0)})])
+    assert [o.status for o in outcomes] == ["failed", "failed"]
+    assert aliyun_fake.rejected == ["link"] and aliyun_fake.requests == []
 
 
 def test_aliyun_splits_batches_at_100(aliyun_fake: FakeAliyun) -> None:
@@ -315,6 +351,45 @@ def test_gateway_batches_with_phones(gateway_fake: FakeGateway) -> None:
     assert gateway_fake.requests[0]["id"] == f"{messages[0].id},{messages[1].id}"
 
 
+MESSAGES_BODY = '{"messages": {messages}, "ids": "{id}"}'
+
+
+def test_gateway_batches_different_texts_with_messages(gateway_fake: FakeGateway) -> None:
+    messages = [personal(n) for n in range(5)]
+    messages[2] = msg(2, text='【江门科普】"星空" 探秘\n明天见 https://hd.jmkp.example/m/2-x')  # quotes, newline: valid JSON
+    provider = gateway(gateway_fake, SMS_HTTP_BODY=MESSAGES_BODY, SMS_HTTP_BATCH_SIZE=3)
+    assert provider.per_number_text
+    outcomes = provider.send(messages)
+    assert [(o.id, o.status) for o in outcomes] == [(m.id, "sent") for m in messages]
+    assert [o.provider_id for o in outcomes] == ["gw-1"] * 3 + ["gw-2"] * 2
+    assert gateway_fake.rejected == []
+    assert [r["messages"] for r in gateway_fake.requests] == [
+        [{"id": m.id, "phone": m.phone, "text": m.text} for m in messages[:3]],
+        [{"id": m.id, "phone": m.phone, "text": m.text} for m in messages[3:]]]
+    assert gateway_fake.requests[0]["ids"] == ",".join(m.id for m in messages[:3])
+
+
+def test_gateway_phones_batches_keep_one_text_per_request(gateway_fake: FakeGateway) -> None:
+    provider = gateway(gateway_fake, SMS_HTTP_BATCH_SIZE=10)
+    assert not provider.per_number_text
+    outcomes = provider.send([msg(0), msg(1), personal(2), msg(3)])
+    assert [o.status for o in outcomes] == ["sent"] * 4
+    assert [r["phones"] for r in gateway_fake.requests] == [
+        "+8613800000000,+8613800000001", "+8613800000002", "+8613800000003"]
+
+
+def test_gateway_messages_body_rules() -> None:
+    with pytest.raises(ValueError, match=r"\{text\}"):
+        HttpGatewaySms("https://sms.example/", body='{"m": {messages}, "t": "{text}"}', batch_size=10)
+    assert HttpGatewaySms("https://sms.example/", body='{"m": {messages}}').per_number_text  # batch size 1 too
+    form = HttpGatewaySms("https://sms.example/", body="batch={messages}", batch_size=10,
+                          content_type="application/x-www-form-urlencoded")
+    body = form.render([msg(1, text="【签】a&b"), msg(2, text="【签】c")])
+    assert json.loads(parse_qs(body.decode())["batch"][0]) == [
+        {"id": msg(1).id, "phone": "+8613800000001", "text": "【签】a&b"},
+        {"id": msg(2).id, "phone": "+8613800000002", "text": "【签】c"}]
+
+
 def test_gateway_refusal_fails_without_showing_the_number(gateway_fake: FakeGateway) -> None:
     gateway_fake.invalid.add("+8613800000001")
     [outcome] = gateway(gateway_fake).send([msg(1)])
@@ -386,6 +461,46 @@ def test_provider_choice_and_settings() -> None:
     assert {s.name for s in documented["tencent"] if s.required} == {
         "SMS_TENCENT_SECRET_ID", "SMS_TENCENT_SECRET_KEY", "SMS_TENCENT_SDK_APP_ID", "SMS_TENCENT_SIGN_NAME",
         "SMS_TENCENT_TEMPLATES"}
+
+
+def test_which_providers_take_a_text_per_number() -> None:
+    aliyun_ = provider_from_config({"SMS_PROVIDER": "aliyun", "SMS_ALIYUN_ACCESS_KEY_ID": "a",
+                                    "SMS_ALIYUN_ACCESS_KEY_SECRET": "b", "SMS_ALIYUN_SIGN_NAME": "c",
+                                    "SMS_ALIYUN_TEMPLATES": {"reminder": "SMS_1"}})
+    tencent_ = provider_from_config({"SMS_PROVIDER": "tencent", "SMS_TENCENT_SECRET_ID": "a", "SMS_TENCENT_SECRET_KEY": "b",
+                                     "SMS_TENCENT_SDK_APP_ID": "1", "SMS_TENCENT_SIGN_NAME": "c",
+                                     "SMS_TENCENT_TEMPLATES": {"reminder": {"id": "1", "params": ["title"]}}})
+    assert aliyun_.per_number_text is True
+    assert ConsoleSms().per_number_text is True
+    assert getattr(tencent_, "per_number_text", False) is False  # TemplateParamSet is shared by PhoneNumberSet
+    assert HttpGatewaySms("https://sms.example/", body='{"to": "{phones}", "t": "{text}"}', batch_size=9).per_number_text is False
+
+
+def reminder_outgoing(n: int, provider: Any, *, link_: str | None = None, title: str = "江门科普嘉年华") -> Outgoing:
+    data = {"event": {"id": 1, "title": title, "timezone": "Asia/Shanghai", "venue": "江门科技馆", "address": None},
+            "reminder": {"id": 1, "offset": "PT10M", "occurrence_start": "2026-06-22T01:00:00Z",
+                         "scheduled_at": "2026-06-22T00:50:00Z"}}
+    target = SmsTarget(n, f"+86138{n:08d}", link_ or link(n), provider, "江门科普")
+    return Outgoing(id=f"d{n}", channel="sms", type="reminder.due", payload={"timestamp": "2026-06-22T00:50:00Z", "data": data},
+                    attempt=1, recipient=target)
+
+
+def test_sms_batch_key_groups_personal_texts_when_the_provider_takes_a_text_per_number() -> None:
+    channel = SmsChannel()
+    per_number = HttpGatewaySms("https://sms.example/", body='{"m": {messages}}', batch_size=100)
+    one_text = HttpGatewaySms("https://sms.example/", body='{"to": "{phones}", "t": "{text}"}', batch_size=100)
+    tencent_ = TencentSms("a", "b", "1", "c", {"reminder": {"id": "1", "params": ["title"]}})
+    for provider in (per_number, AliyunSms("a", "b", "c", {"reminder": "SMS_1"}), ConsoleSms()):
+        keys = {channel.batch_key(reminder_outgoing(n, provider)) for n in range(3)}
+        assert keys == {"reminder"}  # three different links, one batch
+        assert channel.batch_key(reminder_outgoing(0, provider, title="另一场")) == "reminder"
+    for provider in (one_text, tencent_):
+        keys = [channel.batch_key(reminder_outgoing(n, provider)) for n in range(3)]
+        assert len(set(keys)) == 3  # each text its own wording: no batch
+        assert keys[0][0] == "reminder" and ("link", link(0)) in keys[0][1]
+        assert channel.batch_key(reminder_outgoing(1, provider, link_=link(0))) == keys[0]  # same wording: same batch
+    single = HttpGatewaySms("https://sms.example/", body='{"m": {messages}}')
+    assert channel.batch_key(reminder_outgoing(0, single)) is None  # batch size 1: one at a time
 
 
 def test_secrets_stay_out_of_repr() -> None:
