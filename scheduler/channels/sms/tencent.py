@@ -103,6 +103,8 @@ class TencentSms:
 
     name = "tencent"
     batch_size = BATCH_SIZE
+    #: One TemplateParamSet for every number of a request: only identical texts share one.
+    per_number_text = False
 
     def __init__(
         self,
