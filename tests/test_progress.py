@@ -105,3 +105,28 @@ def test_org_scope(client, city):
     own = progress(client, "year=2024&org=xinhui")
     assert list(own) == ["popularization_events"]
     assert (own["popularization_events"]["target"], own["popularization_events"]["achieved"], own["popularization_events"]["scope"]) == (2, 1, "xinhui")
+
+
+def test_targets_behind_their_pace_alert_the_top_organization_once_a_week(city, clock):
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy import select
+
+    from scheduler.alerts.models import Alert
+    from scheduler.targets.alerts import alert_behind_pace
+
+    tz = ZoneInfo("Asia/Shanghai")
+    for day in (3, 10):  # two science events held by mid-June, three planned later: the minimum of five is covered
+        held(city["xinhui"], "science_carnival", 5, day)
+    for day in (5, 12, 19):
+        create_event(city["xinhui"], publish=True, kind="science_carnival", starts_at=at(9, day), ends_at=at(9, day, 12), details={})
+    raised = alert_behind_pace(clock.at, tz)
+    kinds = {a.subject.split(":")[1] for a in db.session.scalars(select(Alert).where(Alert.kind == "target.behind"))}
+    assert raised == len(kinds) > 0
+    messages = [a.message for a in db.session.scalars(select(Alert).where(Alert.kind == "target.behind"))]
+    assert not any(m.startswith("科普活动") for m in messages)  # behind the steady pace, but the plan reaches the five
+    assert any(m.startswith("“邑科汇”科技成果对接会：已完成 0，按进度应达 1，已排期 0，目标 4。") for m in messages)
+    assert all(a.org_id == city["bureau"].id for a in db.session.scalars(select(Alert)))
+    assert alert_behind_pace(clock.at, tz) == 0  # once a week
+    clock.advance(days=7)
+    assert alert_behind_pace(clock.at, tz) == raised

@@ -90,6 +90,23 @@ def complete_finished_events_job() -> None:
         log.info("marked %d finished events completed", count)
 
 
+def pace_alerts_job() -> None:
+    """Tell organizations whose targets fall behind their pace (at most weekly per target)."""
+    from zoneinfo import ZoneInfo
+
+    from scheduler.targets.alerts import alert_behind_pace
+    from scheduler.util.time import now
+
+    assert _app is not None
+    with _app.app_context():
+        try:
+            alert_behind_pace(now(), ZoneInfo(_app.config["TIMEZONE"]))
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            log.exception("checking the targets' pace failed")
+
+
 def start(app: Flask, *, senders: int = 0) -> None:
     """Start the scheduler in this process, with ``senders`` sender threads (0: none, workers send).
 
@@ -107,6 +124,8 @@ def start(app: Flask, *, senders: int = 0) -> None:
         complete_finished_events_job, "interval", minutes=10, id="complete_finished_events",
         replace_existing=True, coalesce=True, max_instances=1, misfire_grace_time=300,
     )
+    apscheduler.add_job(pace_alerts_job, "cron", hour=9, minute=0, timezone=app.config["TIMEZONE"], id="pace_alerts",
+                        replace_existing=True, coalesce=True, max_instances=1, misfire_grace_time=3600)
     apscheduler.add_job(dispatch_job, "interval", seconds=SAFETY_POLL_SECONDS, id="dispatch_poll",
                         replace_existing=True, coalesce=True, max_instances=1, misfire_grace_time=SAFETY_POLL_SECONDS)
     apscheduler.add_job(dispatch_job, id="dispatch", replace_existing=True, misfire_grace_time=None, max_instances=2)  # now: catch up
