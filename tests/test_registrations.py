@@ -108,3 +108,18 @@ def test_removing_the_capacity_seats_everyone_waiting(client, org):
     headers = auth(create_user("editor", org))
     shown = client.patch(f"/api/v1/events/{event.id}", json={"capacity": None}, headers=headers).json
     assert (shown["capacity"], shown["registered"], shown["waitlisted"], shown["seats_left"]) == (None, 3, 0, None)
+
+
+def test_texts_need_a_mainland_number_when_the_provider_is_domestic(app, client, org):
+    event = create_event(org, publish=True)
+    body = {"name": "陈大文", "phone": "+85291234567", "channels": ["sms"]}
+    saved = app.config["SMS_PROVIDER"]
+    try:
+        app.config["SMS_PROVIDER"] = "aliyun"
+        response = client.post(f"/api/v1/events/{event.id}/registrations", json=body)
+        assert response.status_code == 422 and list(response.json["error"]["fields"]) == ["phone"]
+        assert "mainland" in response.json["error"]["fields"]["phone"]
+        app.config["SMS_PROVIDER"] = "http"  # a gateway that reaches Hong Kong
+        assert client.post(f"/api/v1/events/{event.id}/registrations", json=body).status_code == 201
+    finally:
+        app.config["SMS_PROVIDER"] = saved

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+from flask import current_app
 from sqlalchemy import func, select
 
 from scheduler.api.errors import Conflict, Invalid
+from scheduler.channels.sms.rules import DOMESTIC_PROVIDERS, is_mainland_mobile
 from scheduler.events.kinds import Kind
 from scheduler.events.models import Event, Status
 from scheduler.extensions import db
@@ -65,6 +67,8 @@ def register(event: Event, *, name: str, phone: str, email: str | None = None, c
     chosen = [Channel(c).value for c in (channels if channels is not None else [Channel.SMS])]
     if Channel.EMAIL in chosen and not email:
         raise Invalid(fields={"email": "Give an e-mail address to be reminded by e-mail."})
+    if Channel.SMS in chosen and current_app.config.get("SMS_PROVIDER") in DOMESTIC_PROVIDERS and not is_mainland_mobile(e164):
+        raise Invalid(fields={"phone": "Text reminders go to mainland China mobile numbers only; choose another channel."})
     _lock_event(event)
     existing = db.session.scalar(select(Registration).where(Registration.event_id == event.id, Registration.phone == e164))
     if existing is not None and existing.status != RegistrationStatus.CANCELLED:

@@ -7,6 +7,8 @@ import phonenumbers
 
 from scheduler.util.time import SHANGHAI
 
+#: Providers that reach mainland numbers only.
+DOMESTIC_PROVIDERS = frozenset({"aliyun", "tencent"})
 #: Texts go between 08:00 and 21:00 Shanghai time.
 QUIET_ENDS, QUIET_STARTS = dt.time(8, 0), dt.time(21, 0)
 #: "Morning is too late" when the event starts less than this after 08:00.
