@@ -187,3 +187,20 @@ def test_alerts_reach_the_organization_and_those_above_it(client, city):
     assert [(a["org"], a["kind"]) for a in items] == [("xinhui", "webhook.disabled")]
     outsider = create_user(Role.MANAGER, city["kaiping"])
     assert client.get("/api/v1/alerts", headers=auth(outsider)).json["items"] == []
+
+
+def test_a_group_robot_is_an_endpoint_whose_key_is_not_shown_again(client, city):
+    editor = create_user(Role.EDITOR, city["xinhui"])
+    url = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a91f6-7fff-4bc4-97a0-0ec2sifa5aaa"
+    created = client.post("/api/v1/webhooks", json={"url": url, "kind": "wecom", "alerts": True}, headers=auth(editor))
+    assert created.status_code == 201, created.json
+    assert (created.json["kind"], created.json["url"], created.json["alerts"], created.json["secret"]) == ("wecom", url, True, "")
+    shown = client.get(f"/api/v1/webhooks/{created.json['id']}", headers=auth(editor)).json
+    assert shown["url"] == "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a…"
+    rotate = client.post(f"/api/v1/webhooks/{created.json['id']}/rotate", headers=auth(editor))
+    assert rotate.status_code == 409 and rotate.json["error"]["code"] == "not_a_webhook"
+    refused = client.post("/api/v1/webhooks", json={"url": URL, "secret": "mine"}, headers=auth(editor))
+    assert refused.status_code == 422 and list(refused.json["error"]["fields"]) == ["secret"]
+    signed = client.post("/api/v1/webhooks", json={"url": "https://oapi.dingtalk.com/robot/send?access_token=abc", "kind": "dingtalk",
+                                                   "secret": "SEC1234"}, headers=auth(editor))
+    assert signed.status_code == 201 and db.session.get(WebhookEndpoint, signed.json["id"]).secret == "SEC1234"

@@ -9,7 +9,7 @@ from scheduler.api.errors import Invalid, NotFound
 from scheduler.auth.models import Role, User
 from scheduler.auth.permissions import readable_org_ids, require_role, require_user
 from scheduler.channels import operations
-from scheduler.channels.models import WebhookEndpoint
+from scheduler.channels.models import WebhookEndpoint, display_url
 from scheduler.channels.schemas import (
     EndpointHealth, Queued, SecretOut, WebhookCreate, WebhookCreated, WebhookList, WebhookOut, WebhookUpdate,
 )
@@ -23,7 +23,7 @@ def present_webhook(endpoint_row: WebhookEndpoint, slugs: dict[int, str] | None 
     """The API form of an endpoint (without its secret)."""
     slugs = slugs if slugs is not None else _slugs()
     return WebhookOut(
-        id=endpoint_row.id, org=endpoint_row.org.slug, kind=endpoint_row.kind, url=endpoint_row.url,
+        id=endpoint_row.id, org=endpoint_row.org.slug, kind=endpoint_row.kind, url=display_url(endpoint_row.kind, endpoint_row.url),
         description=endpoint_row.description, kinds=endpoint_row.kinds, orgs=[slugs[i] for i in endpoint_row.org_ids if i in slugs],
         types=endpoint_row.types, alerts=endpoint_row.alerts, enabled=endpoint_row.enabled, previous_secret_valid_until=endpoint_row.previous_secret_until,
         health=EndpointHealth.model_validate(endpoint_row), created_at=endpoint_row.created_at, updated_at=endpoint_row.updated_at,
@@ -78,7 +78,7 @@ def create_webhook(body: WebhookCreate) -> WebhookCreated:
         types=[t.value for t in body.types], created_by=user,
     )
     db.session.commit()
-    return WebhookCreated(**present_webhook(row).model_dump(), secret=row.secret)
+    return WebhookCreated(**(present_webhook(row).model_dump() | {"url": row.url}), secret=row.secret)
 
 
 @endpoint(bp, "/webhooks", summary="List webhook endpoints with their health", tag="webhooks", response=WebhookList)

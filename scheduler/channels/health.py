@@ -7,7 +7,7 @@ from sqlalchemy import or_, select, update
 
 from scheduler.alerts.operations import raise_alert
 from scheduler.channels.base import Failed, Result, Sent
-from scheduler.channels.models import WebhookEndpoint
+from scheduler.channels.models import WebhookEndpoint, display_url
 from scheduler.channels.operations import cancel_waiting_deliveries
 from scheduler.extensions import db
 from scheduler.reminders import policy
@@ -65,7 +65,7 @@ def disable_endpoint(endpoint: WebhookEndpoint, reason: str, at: dt.datetime) ->
     cancel_waiting_deliveries(endpoint, f"The endpoint was disabled: {reason}")
     raise_alert(
         endpoint.org_id, "webhook.disabled",
-        f"Webhook endpoint {endpoint.url} was disabled: {reason} Fix the receiver, then enable it again "
+        f"Endpoint {display_url(endpoint.kind, endpoint.url)} was disabled: {reason} Fix the receiver, then enable it again "
         f"(PATCH /api/v1/webhooks/{endpoint.id} with enabled=true) and replay what it missed.",
         subject=f"endpoint:{endpoint.id}",
     )

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from sqlalchemy import Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -64,3 +65,15 @@ class WebhookEndpoint(db.Model):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=now, onupdate=now)
 
     org: Mapped[Organization] = relationship()
+
+
+def display_url(kind: str, url: str) -> str:
+    """The URL as people may see it: a robot's key (WeCom ``key=``, DingTalk ``access_token=``,
+    Feishu's last path segment) is a credential, so only its first characters are shown."""
+    if kind == EndpointKind.WEBHOOK:
+        return url
+    parts = urlsplit(url)
+    query = "&".join(f"{name}={value[:4]}…" if value else name for name, value in parse_qsl(parts.query, keep_blank_values=True))
+    head, _, last = parts.path.rpartition("/")
+    path = f"{head}/{last[:4]}…" if len(last) > 16 else parts.path
+    return urlunsplit((parts.scheme, parts.netloc, path, query, ""))

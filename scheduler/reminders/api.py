@@ -8,7 +8,7 @@ from scheduler.api import api_user, bp, endpoint
 from scheduler.api.errors import NotFound
 from scheduler.auth.models import Role
 from scheduler.auth.permissions import readable_org_ids, require_role, require_user
-from scheduler.channels.models import WebhookEndpoint
+from scheduler.channels.models import WebhookEndpoint, display_url
 from scheduler.channels.schemas import DeliveryOut, DeliveryPage, DeliveryQuery, Queued, ReminderRef
 from scheduler.events.models import Event
 from scheduler.extensions import db
@@ -42,8 +42,8 @@ def _present(delivery: Delivery, recipient: str, reminder: Reminder | None) -> D
     )
 
 
-def _recipient(url: str | None, phone: str | None) -> str:
-    return url if url is not None else (mask_phone(phone) if phone else "")
+def _recipient(kind: str | None, url: str | None, phone: str | None) -> str:
+    return display_url(kind or "webhook", url) if url is not None else (mask_phone(phone) if phone else "")
 
 
 @endpoint(bp, "/deliveries", summary="The delivery log", tag="deliveries", query=DeliveryQuery, response=DeliveryPage)
@@ -51,7 +51,7 @@ def list_deliveries(query: DeliveryQuery) -> DeliveryPage:
     """Deliveries to your organizations' endpoints and registrants, newest first; phone numbers masked."""
     readable = readable_org_ids(require_user(api_user()))
     stmt = (
-        select(Delivery, _Endpoint.url, Registration.phone, Reminder)
+        select(Delivery, _Endpoint.kind, _Endpoint.url, Registration.phone, Reminder)
         .outerjoin(_Endpoint, _Endpoint.id == Delivery.endpoint_id)
         .outerjoin(_Event, _Event.id == Delivery.event_id)
         .outerjoin(Registration, Registration.id == Delivery.registration_id)
@@ -73,7 +73,7 @@ def list_deliveries(query: DeliveryQuery) -> DeliveryPage:
     rows = db.session.execute(
         stmt.order_by(Delivery.created_at.desc(), Delivery.id.desc()).offset((query.page - 1) * query.per_page).limit(query.per_page)
     ).all()
-    items = [_present(delivery, _recipient(url, phone), reminder) for delivery, url, phone, reminder in rows]
+    items = [_present(delivery, _recipient(kind, url, phone), reminder) for delivery, kind, url, phone, reminder in rows]
     return DeliveryPage(items=items, page=query.page, per_page=query.per_page, total=total)
 
 
