@@ -53,7 +53,7 @@ def record_endpoint_results(results: list[tuple[int, Result]], at: dt.datetime) 
         endpoint.consecutive_failures += 1
         endpoint.last_error = getattr(result, "reason", "")[:500]
         if isinstance(result, Failed) and result.gone:
-            disable_endpoint(endpoint, "The endpoint answered 410 Gone.", at)
+            disable_endpoint(endpoint, "The endpoint answered 410 Gone." if result.status_code == 410 else result.reason, at)
         elif at - endpoint.failing_since >= policy.DISABLE_ENDPOINT_AFTER:
             disable_endpoint(endpoint, f"Every delivery failed for {policy.DISABLE_ENDPOINT_AFTER.days} days.", at)
     db.session.flush()

@@ -55,7 +55,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, quote_plus, urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from scheduler.channels.base import Defer, Failed, Outgoing, Result, Retry, Sent, Skip
@@ -530,15 +530,23 @@ class RobotTarget:
 DIGEST_ITEMS = 10
 
 
-def _room(session: Session, endpoint_id: int, limit: tuple[int, int], at: dt.datetime) -> tuple[float, dt.datetime]:
-    """How many more messages the robot takes now (a sliding window over the messages sent to it:
-    the deliveries of one digest share their ``sent_at``), and when the oldest leaves the window."""
+def _room(session: Session, endpoint_id: int, limit: tuple[int, int], at: dt.datetime) -> tuple[int, dt.datetime]:
+    """How many more deliveries the robot takes now, in digest slots (:data:`DIGEST_ITEMS` a message),
+    and when the window frees next.
+
+    A sliding window over the messages sent to it: the deliveries recorded at one moment went
+    in digests of up to :data:`DIGEST_ITEMS` (a sender records all of a round's digests at
+    once, so one ``sent_at`` may be several messages). With nothing sent in the window, what
+    is sent now fills it until ``at`` plus the window.
+    """
     count, seconds = limit
     window = dt.timedelta(seconds=seconds)
-    sent = sorted(session.scalars(
-        select(Delivery.sent_at).where(Delivery.endpoint_id == endpoint_id, Delivery.sent_at > at - window).distinct()
-    ))
-    return count - len(sent), (sent[0] + window if sent else at)
+    sent = session.execute(
+        select(Delivery.sent_at, func.count()).where(Delivery.endpoint_id == endpoint_id, Delivery.sent_at > at - window)
+        .group_by(Delivery.sent_at).order_by(Delivery.sent_at)
+    ).all()
+    messages = sum(-(-deliveries // DIGEST_ITEMS) for _, deliveries in sent)
+    return (count - messages) * DIGEST_ITEMS, (sent[0][0] if sent else at) + window
 
 
 class RobotChannel:
@@ -574,7 +582,7 @@ class RobotChannel:
                 found[delivery.id] = Defer(free_at, f"The {self.name} robot's rate limit ({self.rate_limit[0]} per {self.rate_limit[1]} s).")
                 continue
             if endpoint is not None:
-                room[delivery.endpoint_id] = (budget - 1 / DIGEST_ITEMS, free_at)
+                room[delivery.endpoint_id] = (budget - 1, free_at)
             if endpoint is None:
                 found[delivery.id] = Skip("The robot was deleted.")
             elif not endpoint.enabled:

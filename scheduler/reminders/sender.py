@@ -176,7 +176,9 @@ def record(token: str, results: Iterable[tuple[Outgoing, Result]], at: dt.dateti
             ))
     if len(held) < len(results):
         log.warning("ignored %d results of claim %s: taken back meanwhile", len(results) - len(held), token)
-    dead = [id_ for (status, *_), ids in groups.items() if status == DeliveryStatus.DEAD for id_ in ids if id_ in held]
+    # a recipient that is gone is disabled and alerted about on its own: no second alert for its message
+    dead = [outgoing.id for outgoing, result in results if outgoing.id in held
+            and _outcome(outgoing, result, at)[0] == DeliveryStatus.DEAD and not (isinstance(result, Failed) and result.gone)]
     if dead:
         _alert_dead(dead)
     endpoint_results = [

@@ -1,11 +1,12 @@
 """The SMS channel: texts to registrants through the configured provider, within the rules.
 
 When claimed (:meth:`SmsChannel.recipients`), each delivery is checked: the registration
-still holds a seat and wants texts, the number has not opted out, it is a mainland mobile
-number (domestic providers), the hour is not quiet, and the number is under its daily
-cap; otherwise it is cancelled or held back (``Defer``, not an attempt). Texts with the
-same wording go in one request, up to the provider's batch size. A timeout after the
-request went out is ``unknown``: never re-sent blindly.
+still holds a seat (or, for a cancellation or a move, still waits for one) and wants texts,
+the number has not opted out, it is a mainland mobile number (domestic providers), the hour
+is not quiet, and the number is under its daily cap; otherwise it is cancelled or held back
+(``Defer``, not an attempt). Texts with the same wording go in one request, up to the
+provider's batch size. A timeout after the request went out is ``unknown``: never re-sent
+blindly.
 """
 from __future__ import annotations
 
@@ -35,6 +36,9 @@ TEMPLATE_OF = {"reminder.due": "reminder", "event.cancelled": "cancellation", "e
                "registration.promoted": "promotion"}
 #: Providers that reach mainland numbers only.
 DOMESTIC = {"aliyun", "tencent"}
+#: Message types that also go to people on the waitlist (they are told of a cancellation or a
+#: move, as :func:`scheduler.events.operations._tell_participants` queues them); the rest need a seat.
+WAITLIST_TOO = {"event.cancelled", "event.updated"}
 
 
 @dataclass(frozen=True)
@@ -109,7 +113,9 @@ class SmsChannel:
         found: dict[str, Any] = {}
         for delivery in deliveries:
             row = rows.get(delivery.registration_id)
-            if row is None or row.status != RegistrationStatus.REGISTERED or "sms" not in (row.channels or []):
+            wanted = (RegistrationStatus.REGISTERED, RegistrationStatus.WAITLISTED) if delivery.type in WAITLIST_TOO \
+                else (RegistrationStatus.REGISTERED,)
+            if row is None or row.status not in wanted or "sms" not in (row.channels or []):
                 found[delivery.id] = Skip("The registration no longer holds a seat or wants texts.")
             elif row.phone in stopped:
                 found[delivery.id] = Skip("The number asked for no more texts.")
