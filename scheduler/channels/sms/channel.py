@@ -11,6 +11,7 @@ blindly.
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,15 +61,25 @@ def provider() -> SmsProvider:
     return built
 
 
-def _take_daily_slot(session: Session, phone: str, at: dt.datetime, cap: int) -> bool:
-    """Count one more text for ``phone`` today unless it reached ``cap``; whether it may go."""
+def _take_daily_slots(session: Session, phones: list[str], at: dt.datetime, cap: int) -> Counter[str]:
+    """Count the texts about to go to each number today, up to ``cap``; how many each may send.
+
+    One statement for the numbers that appear once (the usual fan-out), one each for the
+    few that appear more often (an upsert cannot touch the same row twice).
+    """
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     table = SmsDailyCount.__table__
-    stmt = insert(table).values(phone=phone, day=local_day(at), count=1)
-    stmt = stmt.on_conflict_do_update(
+    stmt = insert(table).on_conflict_do_update(
         index_elements=["phone", "day"], set_={"count": table.c.count + 1}, where=table.c.count < cap
-    ).returning(table.c.count)
-    return session.execute(stmt).first() is not None
+    ).returning(table.c.phone)
+    wanted, granted, day = Counter(phones), Counter[str](), local_day(at)
+    once = [{"phone": phone, "day": day, "count": 1} for phone, times in wanted.items() if times == 1]
+    if once:
+        granted.update(session.scalars(stmt, once))
+    for phone, times in wanted.items():
+        for _ in range(times if times > 1 else 0):
+            granted.update(session.scalars(stmt.values(phone=phone, day=day, count=1)))
+    return granted
 
 
 def render_text(outgoing: Outgoing, target: SmsTarget) -> Rendered:
@@ -111,6 +122,7 @@ class SmsChannel:
         )}
         stopped = opted_out({r.phone for r in rows.values()})
         found: dict[str, Any] = {}
+        ready = []
         for delivery in deliveries:
             row = rows.get(delivery.registration_id)
             wanted = (RegistrationStatus.REGISTERED, RegistrationStatus.WAITLISTED) if delivery.type in WAITLIST_TOO \
@@ -123,10 +135,15 @@ class SmsChannel:
                 found[delivery.id] = Skip(f"{mask_phone(row.phone)} is not a mainland mobile number ({chosen.name} sends to those only).")
             elif (allowed := send_time(at, delivery.not_after, now=at)) > at:
                 found[delivery.id] = Defer(allowed, "Quiet hours: texts go between 08:00 and 21:00.")
-            elif not _take_daily_slot(session, row.phone, at, cap):
-                found[delivery.id] = Defer(send_time(next_morning(at), delivery.not_after), f"The number had its {cap} texts today.")
             else:
+                ready.append((delivery, row))
+        slots = _take_daily_slots(session, [row.phone for _, row in ready], at, cap)
+        for delivery, row in ready:
+            if slots[row.phone] > 0:
+                slots[row.phone] -= 1
                 found[delivery.id] = SmsTarget(row.id, row.phone, manage_url(row.id), chosen, sign)
+            else:
+                found[delivery.id] = Defer(send_time(next_morning(at), delivery.not_after), f"The number had its {cap} texts today.")
         return found
 
     def batch_key(self, outgoing: Outgoing) -> Any:
