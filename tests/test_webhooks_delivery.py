@@ -106,8 +106,10 @@ def test_publishing_sends_the_event_as_the_api_shows_it(org, receiver, client):
     delivery = only(event_id=event.id)
     assert (delivery.status, delivery.type, delivery.attempts, delivery.last_status_code) == ("sent", "event.published", 1, 204)
     assert msg.id == delivery.id and msg.headers["content-type"] == "application/json"
-    assert list(msg.body) == ["type", "timestamp", "data"]
+    assert list(msg.body) == ["type", "timestamp", "data", "unsubscribe"]
     assert msg.body["type"] == "event.published"
+    stop = client.get(msg.body["unsubscribe"].removeprefix("http://scheduler.test"))
+    assert stop.status_code == 200 and "退订" in stop.get_data(as_text=True)  # a POST there disables the endpoint
     assert msg.body["timestamp"] == "2024-06-15T02:00:00Z"
     api = client.get(f"/api/v1/events/{event.id}").get_json()
     sent = msg.body["data"]["event"]

@@ -1,6 +1,8 @@
 """The webhook channel: Standard Webhooks signed POSTs to partner systems.
 
-Headers ``webhook-id`` (the delivery's id: the same on every attempt and on replay),
+The body is ``{"type", "timestamp", "data", "unsubscribe"}``: the last is a link where the
+endpoint's messages are stopped. Headers ``webhook-id`` (the delivery's id: the same on
+every attempt and on replay),
 ``webhook-timestamp`` and ``webhook-signature`` (``v1,<base64 HMAC-SHA256>``, made by the
 ``standardwebhooks`` package; two signatures while a rotated secret is still honoured).
 Only a 2xx answer is success; 410 Gone asks us to stop; ``Retry-After`` is passed on.
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +23,7 @@ from standardwebhooks import Webhook
 
 from scheduler.channels.base import Failed, Outgoing, Result, Retry, Sent, Skip
 from scheduler.channels.models import WebhookEndpoint
+from scheduler.channels.sms.links import unsubscribe_url
 from scheduler.reminders import messages
 from scheduler.util import http
 from scheduler.util.time import UTC, now
@@ -38,6 +42,8 @@ class WebhookTarget:
     secrets: tuple[str, ...]
     #: The application's ``OUTBOUND_ALLOWLIST``, read when claimed (senders run outside the app).
     allowlist: http.Allowlist
+    #: Where the endpoint's owner (or whoever reads its messages) stops them.
+    unsubscribe: str = ""
 
 
 def signing_secrets(endpoint: WebhookEndpoint, at: dt.datetime) -> tuple[str, ...]:
@@ -73,6 +79,14 @@ def retry_after(value: str | None) -> dt.datetime | None:
     return now() + max(when - dt.datetime.now(UTC), dt.timedelta(0))
 
 
+def with_unsubscribe(body: str, link: str) -> str:
+    """The message's body with this endpoint's ``"unsubscribe"`` link as its last member (the stored
+    body is shared by every endpoint, so the link is added to the text, not re-serialised)."""
+    if not link:
+        return body
+    return body[:-1] + ',"unsubscribe":' + json.dumps(link) + "}"
+
+
 class WebhookChannel:
     """Sends deliveries whose recipient is a webhook endpoint."""
 
@@ -90,13 +104,14 @@ class WebhookChannel:
             elif not endpoint.enabled:
                 found[delivery.id] = Skip(f"The endpoint is disabled: {endpoint.disabled_reason or 'by its owner'}.")
             else:
-                found[delivery.id] = WebhookTarget(endpoint.id, endpoint.url, signing_secrets(endpoint, at), allowlist)
+                found[delivery.id] = WebhookTarget(endpoint.id, endpoint.url, signing_secrets(endpoint, at), allowlist,
+                                                   unsubscribe_url(endpoint.id))
         return found
 
     def send(self, outgoing: Outgoing) -> Result:
         """POST the signed message; classify the answer (policy is the sender's)."""
         target: WebhookTarget = outgoing.recipient
-        body = outgoing.body or messages.body(outgoing.type, outgoing.payload)
+        body = with_unsubscribe(outgoing.body or messages.body(outgoing.type, outgoing.payload), target.unsubscribe)
         # The signature's timestamp is the wall clock of this attempt, as receivers check it
         # against theirs (the message's own time is in the body).
         headers = sign(outgoing.id, dt.datetime.now(UTC), body, target.secrets)
