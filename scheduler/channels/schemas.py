@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import Field, StringConstraints
 
 from scheduler.api.schemas import Body, CsvList, Out, Page, PageQuery
+from scheduler.channels.models import EndpointKind
 from scheduler.events.kinds import Kind
 from scheduler.events.schemas import Slug
 from scheduler.reminders.models import DeliveryStatus
@@ -28,20 +29,11 @@ class MessageType(StrEnum):
 RobotSecret = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 
 
-class EndpointKindIn(StrEnum):
-    """A partner system's webhook, or a chat group's robot."""
-
-    WEBHOOK = "webhook"
-    WECOM = "wecom"
-    DINGTALK = "dingtalk"
-    FEISHU = "feishu"
-
-
 class WebhookCreate(Body):
     """A new endpoint. Empty filters mean "everything"."""
 
     url: Url = Field(description="Where to POST; a public http(s) address (a robot's webhook address with its key).")
-    kind: EndpointKindIn = Field(EndpointKindIn.WEBHOOK, description="webhook (Standard Webhooks) or a group robot.")
+    kind: EndpointKind = Field(EndpointKind.WEBHOOK, description="webhook (Standard Webhooks) or a group robot.")
     secret: RobotSecret | None = Field(None, description="DingTalk/Feishu: the robot's signing secret (加签). Webhooks get one made for them.")
     alerts: bool = Field(False, description="Send the owning organization's alerts here too.")
     org: Slug | None = Field(None, description="The owning organization (default: yours, when you belong to one).")

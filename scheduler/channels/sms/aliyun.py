@@ -39,6 +39,7 @@ from scheduler.channels.sms.base import (
     SmsMessage,
     SmsOutcome,
     allowlist_from,
+    batch_key_of,
     every,
     json_setting,
     request,
@@ -92,10 +93,7 @@ def national(phone: str) -> str:
 
 def out_id(messages: list[SmsMessage]) -> str:
     """``OutId``: the id, the ids comma-joined, or ``batch:`` and a digest when they do not fit."""
-    joined = ",".join(m.id for m in messages)
-    if len(joined) <= OUT_ID_MAX:
-        return joined
-    return "batch:" + hashlib.sha256(joined.encode()).hexdigest()
+    return batch_key_of(messages, OUT_ID_MAX)
 
 
 class AliyunSms:

@@ -16,6 +16,7 @@ application context. Full phone numbers and secrets never reach a log or a ``rea
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -155,6 +156,15 @@ _SETTINGS: dict[str, tuple[Setting, ...]] = {
                 "or {messages} (a text per number).", default="1"),
     ),
 }
+
+
+def batch_key_of(messages: list[SmsMessage], max_bytes: int) -> str:
+    """The idempotency key a request carries: the id, the ids comma-joined, or ``batch:`` and a
+    digest of them when they do not fit in ``max_bytes`` (Alibaba ``OutId``, Tencent ``SessionContext``)."""
+    joined = ",".join(m.id for m in messages)
+    if len(joined.encode()) <= max_bytes:
+        return joined
+    return "batch:" + hashlib.sha256(joined.encode()).hexdigest()
 
 
 def settings() -> dict[str, tuple[Setting, ...]]:

@@ -26,7 +26,7 @@ from scheduler.channels.sms.base import SmsMessage, SmsProvider, provider_from_c
 from scheduler.channels.sms.choices import opted_out
 from scheduler.channels.sms.links import manage_url
 from scheduler.channels.sms.models import SmsDailyCount
-from scheduler.channels.sms.rules import is_mainland_mobile, local_day, next_morning, send_time
+from scheduler.channels.sms.rules import DOMESTIC_PROVIDERS, is_mainland_mobile, local_day, next_morning, send_time
 from scheduler.channels.sms.templates import Rendered, local_time, render
 from scheduler.registrations.models import Registration, RegistrationStatus
 from scheduler.util.phone import mask_phone
@@ -35,8 +35,6 @@ from scheduler.util.time import now
 #: Message type of a delivery → the approved template it is sent with.
 TEMPLATE_OF = {"reminder.due": "reminder", "event.cancelled": "cancellation", "event.updated": "change",
                "registration.promoted": "promotion"}
-#: Providers that reach mainland numbers only.
-DOMESTIC = {"aliyun", "tencent"}
 #: Message types that also go to people on the waitlist (they are told of a cancellation or a
 #: move, as :func:`scheduler.events.operations._tell_participants` queues them); the rest need a seat.
 WAITLIST_TOO = {"event.cancelled", "event.updated"}
@@ -131,7 +129,7 @@ class SmsChannel:
                 found[delivery.id] = Skip("The registration no longer holds a seat or wants texts.")
             elif row.phone in stopped:
                 found[delivery.id] = Skip("The number asked for no more texts.")
-            elif chosen.name in DOMESTIC and not is_mainland_mobile(row.phone):
+            elif chosen.name in DOMESTIC_PROVIDERS and not is_mainland_mobile(row.phone):
                 found[delivery.id] = Skip(f"{mask_phone(row.phone)} is not a mainland mobile number ({chosen.name} sends to those only).")
             elif (allowed := send_time(at, delivery.not_after, now=at)) > at:
                 found[delivery.id] = Defer(allowed, "Quiet hours: texts go between 08:00 and 21:00.")

@@ -40,6 +40,7 @@ from scheduler.channels.sms.base import (
     SmsMessage,
     SmsOutcome,
     allowlist_from,
+    batch_key_of,
     every,
     json_setting,
     request,
@@ -92,10 +93,7 @@ def tc3_authorization(secret_id: str, secret_key: str, *, service: str, host: st
 
 def session_context(messages: list[SmsMessage]) -> str:
     """``SessionContext``: the id, the ids comma-joined, or ``batch:`` and a digest when they do not fit."""
-    joined = ",".join(m.id for m in messages)
-    if len(joined.encode()) <= SESSION_CONTEXT_MAX:
-        return joined
-    return "batch:" + hashlib.sha256(joined.encode()).hexdigest()
+    return batch_key_of(messages, SESSION_CONTEXT_MAX)
 
 
 class TencentSms:
