@@ -28,5 +28,8 @@ def readyz() -> tuple[Response, int]:
 
 
 def init_app(app: Flask) -> None:
-    """Register the health endpoints."""
+    """Register the health endpoints and ``/metrics``."""
+    from scheduler import metrics
+
     app.register_blueprint(bp)
+    metrics.init_app(app)

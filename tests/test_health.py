@@ -22,3 +22,21 @@ def test_readyz_503_when_database_unreachable(client, monkeypatch):
     response = client.get("/readyz")
     assert response.status_code == 503
     assert response.json["status"] == "unavailable"
+
+
+def test_metrics_show_the_engine_in_prometheus_text(client, ctx, clock):
+    import datetime as dt
+
+    from scheduler.reminders.dispatch import dispatch_due
+    from tests.factories import CST, create_event, create_org
+
+    create_event(create_org("wyu"), publish=True, reminders=["P1D"])
+    clock.set(dt.datetime(2024, 6, 21, 9, 30, tzinfo=CST))  # the reminder is half an hour overdue
+    response = client.get("/metrics")
+    assert response.status_code == 200 and response.content_type.startswith("text/plain")
+    text = response.get_data(as_text=True)
+    assert "scheduler_reminders_overdue_seconds 1800.0" in text
+    assert "scheduler_reminders_pending 1.0" in text
+    dispatch_due()
+    text = client.get("/metrics").get_data(as_text=True)
+    assert "scheduler_reminders_overdue_seconds 0.0" in text and "Set-Cookie" not in str(client.get("/metrics").headers)

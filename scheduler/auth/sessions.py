@@ -6,7 +6,7 @@ from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from werkzeug.wrappers import Response
 
 #: Blueprints whose answers never depend on the session cookie (feeds, the token API, health).
-COOKIE_FREE_BLUEPRINTS = frozenset({"feeds", "api", "health"})
+COOKIE_FREE_BLUEPRINTS = frozenset({"feeds", "api", "health", "metrics"})
 
 
 class SessionInterface(SecureCookieSessionInterface):
