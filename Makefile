@@ -26,8 +26,13 @@ tests/js/node_modules/.installed: tests/js/package.json tests/js/package-lock.js
 		npm ci --prefix tests/js --no-audit --no-fund --silent && touch $@; \
 	else echo "npm not found: the ical.js checks will be skipped"; fi
 
-install: $(VENV)/.installed
-install-dev: $(VENV)/.installed-dev tests/js/node_modules/.installed
+# The pages' translations (translations/*/LC_MESSAGES/messages.po), compiled after the pip installs.
+CATALOGS := $(patsubst %.po,%.mo,$(wildcard translations/*/LC_MESSAGES/messages.po))
+$(CATALOGS): %.mo: %.po $(VENV)/.installed
+	$(BIN)/pybabel compile --statistics -i $< -o $@
+
+install: $(VENV)/.installed $(CATALOGS)
+install-dev: $(VENV)/.installed-dev $(CATALOGS) tests/js/node_modules/.installed
 
 ## run: create the venv, migrate the SQLite database, load the demo plan once, serve on :5000
 run: install

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Create the Flask application; ``config`` overrides the environment's settings."""
-    from scheduler import api, auth, cli, database, feeds, health, pages
+    from scheduler import api, auth, cli, database, feeds, health, i18n, pages
     from scheduler.config import Config
 
     load_dotenv(ROOT / ".env")
@@ -25,6 +25,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config.update(config)
 
     database.init_app(app)
+    i18n.init_app(app)
     auth.init_app(app)
     api.init_app(app)
     feeds.init_app(app)

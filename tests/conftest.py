@@ -37,6 +37,21 @@ def pytest_report_header(config: pytest.Config) -> str:
     return "database: SQLite (TEST_DATABASE_URL not set: PostgreSQL-only tests are skipped)"
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Compile the pages' catalogs when a ``.po`` is newer than its ``.mo`` (``make install`` does it
+    too), so running pytest straight after editing a translation tests the edited one."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    from scheduler.i18n import TRANSLATIONS
+
+    for po in TRANSLATIONS.glob("*/LC_MESSAGES/messages.po"):
+        mo = po.with_suffix(".mo")
+        if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
+            with po.open("rb") as source, mo.open("wb") as target:
+                write_mo(target, read_po(source))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Skip PostgreSQL-only tests, with the reason shown in the summary, when running on SQLite."""
     if os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql"):

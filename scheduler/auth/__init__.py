@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Flask
+from flask_babel import lazy_gettext
 
 from scheduler.extensions import db, login
 
@@ -15,7 +16,7 @@ def init_app(app: Flask) -> None:
     app.session_interface = SessionInterface()
     login.init_app(app)
     login.login_view = "auth.login"
-    login.login_message = "请先登录。Please sign in first."
+    login.login_message = lazy_gettext("Please sign in first.")
     app.register_blueprint(views.bp)
 
     @login.user_loader

@@ -5,6 +5,7 @@ from functools import lru_cache
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask_babel import lazy_gettext
 from flask_login import login_user, logout_user
 from flask_wtf import FlaskForm
 from werkzeug.exceptions import TooManyRequests
@@ -18,15 +19,15 @@ from scheduler.extensions import limiter
 
 bp = Blueprint("auth", __name__)
 
-TOO_MANY_ATTEMPTS = "登录尝试过多,请几分钟后再试。Too many sign-in attempts: please wait a few minutes and try again."
-WRONG_CREDENTIALS = "邮箱或密码不正确。Wrong e-mail address or password."
+TOO_MANY_ATTEMPTS = lazy_gettext("Too many sign-in attempts: please wait a few minutes and try again.")
+WRONG_CREDENTIALS = lazy_gettext("Wrong e-mail address or password.")
 
 
 class LoginForm(FlaskForm):
     """E-mail address and password."""
 
-    email = StringField("邮箱 E-mail", validators=[DataRequired(), Length(max=254)])
-    password = PasswordField("密码 Password", validators=[DataRequired(), Length(max=256)])
+    email = StringField(lazy_gettext("E-mail"), validators=[DataRequired(), Length(max=254)])
+    password = PasswordField(lazy_gettext("Password"), validators=[DataRequired(), Length(max=256)])
 
 
 class LogoutForm(FlaskForm):
@@ -58,7 +59,7 @@ def _after_login() -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"], error_message=TOO_MANY_ATTEMPTS)
+@limiter.limit(_login_limit, methods=["POST"], error_message=lambda: str(TOO_MANY_ATTEMPTS))
 def login() -> str | Response:
     """The sign-in form; after signing in, back to the page asked for (on this site only)."""
     form = LoginForm()
@@ -68,7 +69,7 @@ def login() -> str | Response:
         matches = check_password_hash(user.password_hash if user else _dummy_hash(), form.password.data or "")
         if user is not None and matches and login_user(user):
             return redirect(safe_next(request.args.get("next")) or _after_login())
-        error = WRONG_CREDENTIALS
+        error = str(WRONG_CREDENTIALS)
     return render_template("login.html", form=form, error=error)
 
 
@@ -81,4 +82,4 @@ def logout() -> Response:
 
 @bp.errorhandler(TooManyRequests)
 def _too_many(exc: TooManyRequests) -> tuple[str, int]:
-    return render_template("login.html", form=LoginForm(), error=exc.description or TOO_MANY_ATTEMPTS), 429
+    return render_template("login.html", form=LoginForm(), error=exc.description or str(TOO_MANY_ATTEMPTS)), 429

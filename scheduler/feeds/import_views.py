@@ -1,7 +1,10 @@
 """The organizers' import page: upload an .ics file into one of their organizations."""
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, render_template, request
+from flask_babel import gettext, lazy_gettext
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
@@ -19,6 +22,7 @@ from scheduler.feeds.import_scan import human_size
 from scheduler.feeds.importer import (
     UPLOAD_OVERHEAD, ImportRejected, ImportSummary, current_limits, import_calendar, upload_name,
 )
+from scheduler.i18n import pick
 from scheduler.orgs.models import Organization
 from scheduler.orgs.queries import subtree_ids
 
@@ -28,14 +32,14 @@ bp = Blueprint("organizer", __name__, url_prefix="/organizer")
 class ImportForm(FlaskForm):
     """Which organization, which file, and how."""
 
-    org = SelectField("组织 Organization", validators=[DataRequired()])
-    file = FileField("日历文件 Calendar file (.ics)", validators=[FileRequired("请选择文件。Choose a file.")])
-    kind = SelectField(
-        "类型(当 CATEGORIES 未指明时) Kind (when CATEGORIES name none)",
-        choices=[SelectChoice(kind.value, f"{info.name_zh} {info.name_en}") for kind, info in KINDS.items()],
-        default=Kind.SCIENCE_CARNIVAL.value,
-    )
-    draft = BooleanField("导入为草稿 Import as drafts (not published)")
+    org = SelectField(lazy_gettext("Organization"), validators=[DataRequired()])
+    file = FileField(lazy_gettext("Calendar file (.ics)"), validators=[FileRequired(lazy_gettext("Choose a file."))])
+    kind = SelectField(lazy_gettext("Kind (when CATEGORIES name none)"), default=Kind.SCIENCE_CARNIVAL.value)
+    draft = BooleanField(lazy_gettext("Import as drafts (not published)"))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.kind.choices = [SelectChoice(kind.value, pick(info.name_zh, info.name_en)) for kind, info in KINDS.items()]
 
 
 def editable_orgs(user: User) -> list[Organization]:
@@ -48,7 +52,7 @@ def editable_orgs(user: User) -> list[Organization]:
 
 
 def _choices(orgs: list[Organization]) -> list[SelectChoice]:
-    return [SelectChoice(org.slug, f"{org.name_zh} {org.name_en}") for org in orgs]
+    return [SelectChoice(org.slug, pick(org.name_zh, org.name_en)) for org in orgs]
 
 
 def _page(form: ImportForm, *, summary: ImportSummary | None = None, problems: ImportRejected | None = None,
@@ -77,13 +81,14 @@ def import_page() -> tuple[str, int]:
     except RequestEntityTooLarge:
         form = ImportForm(formdata=None)
         form.org.choices = _choices(orgs)
-        return _page(form, error=f"文件过大。The file is too large: at most {human_size(limits.max_bytes)}.", status=413)
+        too_large = gettext("The file is too large: at most %(limit)s.", limit=human_size(limits.max_bytes))
+        return _page(form, error=too_large, status=413)
     form.org.choices = _choices(orgs)
     if not form.validate_on_submit():
         return _page(form, status=422 if request.method == "POST" else 200)
     org = next(o for o in orgs if o.slug == form.org.data)
     if not can(user, org.id, Role.EDITOR):  # the choices say so already; checked again where it matters
-        return _page(form, error="您无权向该组织导入。You may not import into this organization.", status=403)
+        return _page(form, error=gettext("You may not import into this organization."), status=403)
     upload = form.file.data
     kind, draft = form.kind.data or Kind.SCIENCE_CARNIVAL, bool(form.draft.data)
     try:

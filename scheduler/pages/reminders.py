@@ -3,6 +3,7 @@ for this event, stop all texts to the number, or start them again."""
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
@@ -47,7 +48,7 @@ def manage_reminders(code: str) -> str | Response:
         else:
             choices.record_choice(registration.phone, action == "stop_all", "link", detail=f"/m/{code}")
         db.session.commit()
-        flash("已保存 Saved")
+        flash(gettext("Saved"))
         return redirect(url_for("pages.manage_reminders", code=code))
     stopped_all = registration.phone in choices.opted_out({registration.phone})
     return render_template(

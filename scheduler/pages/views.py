@@ -9,8 +9,8 @@ from scheduler.api.errors import NotFound
 from scheduler.events.kinds import KINDS, Kind
 from scheduler.events.presenters import present_event
 from scheduler.events.queries import get_visible_event
-from scheduler.feeds.ical import format_local
 from scheduler.feeds.links import subscribe_links
+from scheduler.i18n import format_local_datetime
 from scheduler.util.urls import absolute_url
 
 bp = Blueprint("pages", __name__)
@@ -28,7 +28,9 @@ def event_page(event_id: int) -> str:
         "event.html",
         event=present_event(event),
         kind=KINDS[Kind(event.kind)],
-        starts=format_local(event.starts_at, tz),
-        ends=format_local(event.ends_at, tz),
+        starts=format_local_datetime(event.starts_at, tz),
+        ends=format_local_datetime(event.ends_at, tz),
+        starts_iso=event.starts_at.astimezone(tz).isoformat(),
+        ends_iso=event.ends_at.astimezone(tz).isoformat(),
         ics=subscribe_links(absolute_url("feeds.single_event", event_id=event.id)),
     )
