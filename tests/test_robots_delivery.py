@@ -23,12 +23,13 @@ from scheduler.channels.operations import create_endpoint
 from scheduler.channels.registry import CHANNELS
 from scheduler.channels.sms.links import signed_code, unsubscribe_url
 from scheduler.extensions import db
-from scheduler.reminders.dispatch import dispatch_due, queue_ping
+from scheduler.reminders.dispatch import queue_ping
 from scheduler.reminders.models import Delivery
 from scheduler.reminders.sender import run_once
 from scheduler.util import http
 from tests.factories import CST, auth, create_event, create_org, create_user
 from tests.fake_robots import Answer, FakeRobots, markdown_of
+from tests.outbox import deliveries, fresh, only, tick
 
 DINGTALK_SECRET = "SEC0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd"
 FEISHU_SECRET = "fs-secret-0123456789"
@@ -82,29 +83,8 @@ def add_robot(client, headers, robots: FakeRobots, kind: str, token: str, *, reg
     return db.session.get(WebhookEndpoint, created["id"])
 
 
-def deliveries(**where: Any) -> list[Delivery]:
-    db.session.expire_all()
-    stmt = select(Delivery).order_by(Delivery.created_at, Delivery.id)
-    for name, value in where.items():
-        stmt = stmt.where(getattr(Delivery, name) == value)
-    return list(db.session.scalars(stmt))
 
 
-def only(**where: Any) -> Delivery:
-    [delivery] = deliveries(**where)
-    return delivery
-
-
-def fresh(row: Any) -> Any:
-    db.session.expire_all()
-    return db.session.get(type(row), row.id)
-
-
-def tick(clock, when: dt.datetime) -> int:
-    clock.set(when)
-    dispatch_due()
-    db.session.commit()
-    return run_once()
 
 
 def pings(endpoint: WebhookEndpoint, count: int) -> list[str]:

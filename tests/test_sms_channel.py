@@ -30,6 +30,7 @@ from scheduler.reminders.sender import run_once
 from scheduler.util import http
 from tests.factories import CST, auth, create_event, create_org, create_user
 from tests.fake_sms import FakeGateway
+from tests.outbox import tick
 
 REPLY_TOKEN = "replies-0123456789abcdef"
 PHONE, E164, MASKED = "13800138000", "+8613800138000", "+86 138****8000"
@@ -98,13 +99,6 @@ def only(**where: Any) -> Delivery:
     [delivery] = deliveries(**where)
     return delivery
 
-
-def tick(clock, when: dt.datetime) -> int:
-    """Move the clock, turn due reminders into deliveries, send what is due."""
-    clock.set(when)
-    dispatch_due()
-    db.session.commit()
-    return run_once()
 
 
 def texts(fake: FakeGateway) -> list[tuple[str, str]]:

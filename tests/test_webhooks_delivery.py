@@ -31,6 +31,7 @@ from scheduler.reminders.sender import run_once
 from scheduler.util import http
 from tests.factories import CST, create_city, create_event, create_org
 from tests.receiver import Answer, Receiver
+from tests.outbox import deliveries, fresh, only, tick
 
 S, M, H = dt.timedelta(seconds=1), dt.timedelta(minutes=1), dt.timedelta(hours=1)
 #: Delay before attempts 2..8 (the first is immediate): Standard Webhooks' schedule.
@@ -70,30 +71,8 @@ def make_endpoint(org, receiver, path: str = "/hook", **fields) -> WebhookEndpoi
     return endpoint
 
 
-def deliveries(**where) -> list[Delivery]:
-    db.session.expire_all()
-    stmt = select(Delivery).order_by(Delivery.created_at, Delivery.id)
-    for name, value in where.items():
-        stmt = stmt.where(getattr(Delivery, name) == value)
-    return list(db.session.scalars(stmt))
 
 
-def only(**where) -> Delivery:
-    [delivery] = deliveries(**where)
-    return delivery
-
-
-def fresh(row):
-    db.session.expire_all()
-    return db.session.get(type(row), row.id)
-
-
-def tick(clock, when: dt.datetime) -> int:
-    """Move the clock, turn due reminders into deliveries, send what is due; how many were sent or tried."""
-    clock.set(when)
-    dispatch_due()
-    db.session.commit()
-    return run_once()
 
 
 # -- 1. event messages -------------------------------------------------------------------------
