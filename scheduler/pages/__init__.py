@@ -6,6 +6,7 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Register the public pages."""
+    from scheduler.pages import public as _public  # noqa: F401  (routes on views.bp)
     from scheduler.pages import reminders as _reminders  # noqa: F401  (routes on views.bp)
     from scheduler.pages import views
 

@@ -1,36 +1,60 @@
-"""Public pages: an event's page (the URL calendar entries point to)."""
+"""Public pages: an event's page (the URL calendar entries point to), with its registration form."""
 from __future__ import annotations
 
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, render_template
+from flask_wtf import FlaskForm
 
 from scheduler.api.errors import NotFound
 from scheduler.events.kinds import KINDS, Kind
+from scheduler.events.models import Event, Status
 from scheduler.events.presenters import present_event
 from scheduler.events.queries import get_visible_event
 from scheduler.feeds.links import subscribe_links
 from scheduler.i18n import format_local_datetime
+from scheduler.registrations.operations import registration_closes_at
+from scheduler.util.time import now
 from scheduler.util.urls import absolute_url
 
 bp = Blueprint("pages", __name__)
 
 
-@bp.get("/events/<int:event_id>")
-def event_page(event_id: int) -> str:
-    """An event's page: time, place, organizer, seats, and how to add it to a calendar."""
+class RegistrationForm(FlaskForm):
+    """Only the CSRF token: the fields are read and checked as the API checks them
+    (see :func:`scheduler.pages.public.register`)."""
+
+
+def public_event(event_id: int) -> Event:
+    """The event (not a draft), or 404."""
     try:
-        event = get_visible_event(event_id, None)
+        return get_visible_event(event_id, None)
     except NotFound:
         abort(404)
+
+
+def event_context(event: Event, **form: Any) -> dict[str, Any]:
+    """What ``event.html`` shows: the event, its times, calendar links and the registration form
+    (``form`` overrides: ``values``, ``errors``, ``problem``)."""
     tz = ZoneInfo(event.timezone)
-    return render_template(
-        "event.html",
-        event=present_event(event),
-        kind=KINDS[Kind(event.kind)],
-        starts=format_local_datetime(event.starts_at, tz),
-        ends=format_local_datetime(event.ends_at, tz),
-        starts_iso=event.starts_at.astimezone(tz).isoformat(),
-        ends_iso=event.ends_at.astimezone(tz).isoformat(),
-        ics=subscribe_links(absolute_url("feeds.single_event", event_id=event.id)),
-    )
+    return {
+        "event": present_event(event),
+        "kind": KINDS[Kind(event.kind)],
+        "starts": format_local_datetime(event.starts_at, tz),
+        "ends": format_local_datetime(event.ends_at, tz),
+        "starts_iso": event.starts_at.astimezone(tz).isoformat(),
+        "ends_iso": event.ends_at.astimezone(tz).isoformat(),
+        "ics": subscribe_links(absolute_url("feeds.single_event", event_id=event.id)),
+        "registration_open": event.status == Status.PUBLISHED and now() < registration_closes_at(event),
+        "form": RegistrationForm(),
+        "values": form.get("values") or {"channels": ["sms"]},
+        "errors": form.get("errors") or {},
+        "problem": form.get("problem"),
+    }
+
+
+@bp.get("/events/<int:event_id>")
+def event_page(event_id: int) -> str:
+    """An event's page: time, place, organizer, seats, how to add it to a calendar, and the registration form."""
+    return render_template("event.html", **event_context(public_event(event_id)))

@@ -1,5 +1,6 @@
 """The pages that exist today, in a real browser: sign in, an event's page and its .ics link,
-the calendar list and every feed on it, a participant's reminder page, and a phone's width.
+the calendar list and every feed on it, a participant's reminder page, the event list, registering
+on an event's page and the confirmation, and a phone's width.
 
 Elements are found by URL, form field names, button values and roles rather than by their
 Chinese or English words, so the tests hold in both languages (``?lang=en``).
@@ -121,6 +122,41 @@ def test_participant_stops_texts_for_the_event(page: Page, live_server: LiveServ
     assert "sms" not in channels
 
 
+def _fill_registration(page: Page, name: str, phone: str) -> None:
+    """Fill the event page's registration form and send it (the browser sends the CSRF token)."""
+    form = page.locator("form:has(input[name=phone])")
+    form.locator("input[name=name]").fill(name)
+    form.locator("input[name=phone]").fill(phone)
+    with page.expect_navigation():
+        form.locator("button[type=submit]").click()
+
+
+def test_participant_finds_an_event_and_registers(page: Page, live_server: LiveServer) -> None:
+    from scheduler.extensions import db
+    from scheduler.registrations.models import Registration
+
+    event_id = live_server.ids["carnival"]
+    page.goto(live_server("/"))
+    screenshot(page, "events")
+    link = page.locator(f"main h3 a[href='/events/{event_id}']")
+    expect(link).to_have_text("新会区科普嘉年华")
+    link.click()
+    expect(page).to_have_url(live_server(f"/events/{event_id}"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("新会区科普嘉年华")
+
+    _fill_registration(page, "林小华", "13800138301")
+    expect(page).to_have_url(re.compile(r"/registrations/\d+/confirmation$"))  # no private token in the URL
+    expect(page.get_by_role("heading", level=1)).to_have_text(re.compile("已报名|registered"))
+    expect(page.get_by_role("status")).to_contain_text("林小华")
+    expect(page.locator("main a[href^='webcal://'][href*='/calendars/personal/pc_']")).to_have_count(1)
+    expect(page.locator("main a[href*='/m/']")).to_have_count(1)
+    expect(page.locator("form[action$='/registrations/cancel'] button[type=submit]")).to_be_visible()
+    screenshot(page, "registered")
+    status = live_server.run(lambda: db.session.scalar(
+        db.select(Registration.status).where(Registration.event_id == event_id, Registration.phone == "+8613800138301")))
+    assert status == "registered"
+
+
 @pytest.fixture(scope="module")
 def reminder_code(live_server: LiveServer) -> str:
     """The /m/ code of a participant of the carnival (texts on), registered at the suite's "now"."""
@@ -129,7 +165,7 @@ def reminder_code(live_server: LiveServer) -> str:
 
 
 @pytest.mark.parametrize("lang", ["", "?lang=en"], ids=["zh", "en"])
-@pytest.mark.parametrize("name", ["login", "event", "calendars", "reminders", "import"])
+@pytest.mark.parametrize("name", ["login", "events", "month", "event", "confirmation", "calendars", "reminders", "import"])
 def test_page_fits_a_phone_screen(phone_page: Page, live_server: LiveServer, reminder_code: str, name: str, lang: str) -> None:
     page = phone_page
     path = {
@@ -138,12 +174,20 @@ def test_page_fits_a_phone_screen(phone_page: Page, live_server: LiveServer, rem
         "calendars": "/calendars",
         "reminders": f"/m/{reminder_code}",
         "import": "/organizer/import",
+        "events": "/events",
+        "month": "/events/calendar?month=2024-06",
+        "confirmation": f"/events/{live_server.ids['carnival']}",
     }[name]
+    if lang and "?" in path:
+        lang = lang.replace("?", "&")
     if name == "import":
         sign_in(page, live_server.url, live_server.organizer_email, live_server.organizer_password)
     response = page.goto(live_server(path + lang))
     assert response is not None and response.ok, response
     expect(page).to_have_url(live_server(path + lang))
+    if name == "confirmation":  # register on the phone, then measure the confirmation page
+        _fill_registration(page, "手机用户", "1380013840" + ("2" if lang else "1"))
+        expect(page).to_have_url(re.compile(r"/registrations/\d+/confirmation$"))
     if name == "event" and not lang:
         screenshot(page, "event-phone")
     width = page_width(page)
