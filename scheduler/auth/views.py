@@ -30,10 +30,6 @@ class LoginForm(FlaskForm):
     password = PasswordField(lazy_gettext("Password"), validators=[DataRequired(), Length(max=256)])
 
 
-class LogoutForm(FlaskForm):
-    """Only the CSRF token: signing out is a POST."""
-
-
 @lru_cache(maxsize=1)
 def _dummy_hash() -> str:
     """Checked against when the address is unknown, so both cases take the same time."""

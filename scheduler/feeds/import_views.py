@@ -15,7 +15,6 @@ from wtforms.validators import DataRequired
 
 from scheduler.auth.models import Role, User
 from scheduler.auth.permissions import can
-from scheduler.auth.views import LogoutForm
 from scheduler.events.kinds import KINDS, Kind
 from scheduler.extensions import csrf, db
 from scheduler.feeds.import_scan import human_size
@@ -58,9 +57,8 @@ def _choices(orgs: list[Organization]) -> list[SelectChoice]:
 def _page(form: ImportForm, *, summary: ImportSummary | None = None, problems: ImportRejected | None = None,
           error: str | None = None, status: int = 200) -> tuple[str, int]:
     limit = human_size(current_limits().max_bytes)
-    logout = LogoutForm(formdata=None)  # never reads the request: the upload may be too large to parse
     page = render_template(
-        "organizer_import.html", form=form, logout=logout, summary=summary, problems=problems, error=error, limit=limit,
+        "organizer_import.html", form=form, summary=summary, problems=problems, error=error, limit=limit,
     )
     return page, status
 

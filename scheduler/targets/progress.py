@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -57,23 +58,39 @@ def year_bounds(year: int, tz: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
     )
 
 
-def _count(kinds: list[str], org_ids: set[int] | None, start: dt.datetime, end: dt.datetime, at: dt.datetime) -> tuple[int, int]:
-    """Occurrences of the kinds in the year: (held, still ahead)."""
+def _occurrences(kinds: list[str], org_ids: set[int] | None, start: dt.datetime, end: dt.datetime, at: dt.datetime) -> Iterator[tuple[dt.datetime, bool]]:
+    """Each occurrence of the kinds in ``[start, end)``: (its start, whether it counts as held)."""
     stmt = select(Event.starts_at, Event.timezone, Event.rrule, Event.status).where(
         Event.kind.in_(kinds), Event.status.in_(_COUNTED), Event.starts_at < end, Event.last_ends_at > start
     )
     if org_ids is not None:
         stmt = stmt.where(Event.org_id.in_(org_ids))
-    achieved = scheduled = 0
     for starts_at, tz_name, rule, status in db.session.execute(stmt):
         for occurrence in occurrence_starts(starts_at, tz_name, rule):
-            if not start <= occurrence < end:
-                continue
-            if occurrence <= at or status == Status.COMPLETED:
-                achieved += 1
-            else:
-                scheduled += 1
+            if start <= occurrence < end:
+                yield occurrence, occurrence <= at or status == Status.COMPLETED
+
+
+def _count(kinds: list[str], org_ids: set[int] | None, start: dt.datetime, end: dt.datetime, at: dt.datetime) -> tuple[int, int]:
+    """Occurrences of the kinds in the year: (held, still ahead)."""
+    achieved = scheduled = 0
+    for _occurrence, held in _occurrences(kinds, org_ids, start, end, at):
+        if held:
+            achieved += 1
+        else:
+            scheduled += 1
     return achieved, scheduled
+
+
+def monthly_counts(kinds: list[str], year: int, org: Organization | None, at: dt.datetime, tz: ZoneInfo) -> list[tuple[int, int]]:
+    """Occurrences of the kinds in each month of ``year`` (local time): 12 pairs (held, scheduled),
+    counted as :func:`compute_progress` counts them (so they add up to its achieved and scheduled)."""
+    start, end = year_bounds(year, tz)
+    org_ids = subtree_ids({org.id}) if org else None
+    months = [[0, 0] for _ in range(12)]
+    for occurrence, held in _occurrences(kinds, org_ids, start, end, at):
+        months[occurrence.astimezone(tz).month - 1][0 if held else 1] += 1
+    return [(held, scheduled) for held, scheduled in months]
 
 
 def _sum(kinds: list[str], field: str, org_ids: set[int] | None, start: dt.datetime, end: dt.datetime) -> int:

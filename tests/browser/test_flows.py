@@ -1,5 +1,5 @@
 """The pages that exist today, in a real browser: sign in, an event's page and its .ics link,
-the calendar list and every feed on it, a participant's reminder page, the event list, registering
+the organizers' dashboard, the calendar list and every feed on it, a participant's reminder page, the event list, registering
 on an event's page and the confirmation, and a phone's width.
 
 Elements are found by URL, form field names, button values and roles rather than by their
@@ -66,6 +66,30 @@ def test_organizer_signs_in_and_reaches_the_import_page(page: Page, live_server:
     expect(upload.locator("input[type=file][name=file]")).to_be_visible()
     expect(upload.locator("select[name=org] option")).not_to_have_count(0)
     expect(page.locator("form[action$='/logout'] button[type=submit]")).to_be_visible()
+
+
+def test_organizer_opens_the_dashboard(page: Page, live_server: LiveServer) -> None:
+    sign_in(page, live_server.url, live_server.organizer_email, live_server.organizer_password)
+    page.locator("nav.account a[href='/organizer']").click()
+    expect(page).to_have_url(live_server("/organizer"))
+    expect(page.get_by_role("heading", level=1)).to_contain_text("2024")
+    bars = page.get_by_role("progressbar")
+    expect(bars.first).to_be_visible()
+    assert bars.count() == page.locator("li.target").count() >= 5
+    popular = page.locator("li.target[data-key=popularization_events]")
+    expect(popular.locator("progress")).to_have_attribute("max", "5")
+    chart = page.locator("figure.chart svg[role=img]")
+    expect(chart).to_be_visible()
+    expect(chart.locator("g.month")).to_have_count(12)
+    expect(chart.locator("line.pace")).to_have_count(1)
+    scheduled = sum(int(n) for n in chart.locator("g.month").evaluate_all("gs => gs.map(g => g.dataset.scheduled)"))
+    expect(popular.locator("dd.scheduled")).to_have_text(str(scheduled))
+    assert scheduled >= 2  # the seeded study tour and carnival, published and still ahead
+    screenshot(page, "dashboard")
+
+    page.goto(live_server("/organizer?lang=en"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Targets 2024")
+    expect(chart.locator("text.month-label").first).to_have_text("Jan")
 
 
 def test_event_page_adds_the_event_to_a_calendar(page: Page, live_server: LiveServer) -> None:
@@ -165,7 +189,9 @@ def reminder_code(live_server: LiveServer) -> str:
 
 
 @pytest.mark.parametrize("lang", ["", "?lang=en"], ids=["zh", "en"])
-@pytest.mark.parametrize("name", ["login", "events", "month", "event", "confirmation", "calendars", "reminders", "import"])
+@pytest.mark.parametrize(
+    "name", ["login", "events", "month", "event", "confirmation", "calendars", "reminders", "import", "dashboard"],
+)
 def test_page_fits_a_phone_screen(phone_page: Page, live_server: LiveServer, reminder_code: str, name: str, lang: str) -> None:
     page = phone_page
     path = {
@@ -174,13 +200,14 @@ def test_page_fits_a_phone_screen(phone_page: Page, live_server: LiveServer, rem
         "calendars": "/calendars",
         "reminders": f"/m/{reminder_code}",
         "import": "/organizer/import",
+        "dashboard": "/organizer",
         "events": "/events",
         "month": "/events/calendar?month=2024-06",
         "confirmation": f"/events/{live_server.ids['carnival']}",
     }[name]
     if lang and "?" in path:
         lang = lang.replace("?", "&")
-    if name == "import":
+    if name in ("import", "dashboard"):
         sign_in(page, live_server.url, live_server.organizer_email, live_server.organizer_password)
     response = page.goto(live_server(path + lang))
     assert response is not None and response.ok, response
