@@ -251,3 +251,12 @@ def test_pages_in_english(client, city):
     assert "You are registered" in html(client.get(location + "?lang=en"))
     location = register(client, event, "13800138002").headers["Location"]
     assert "number 1 on the waitlist" in html(client.get(location + "?lang=en"))
+
+
+def test_the_event_page_title_is_the_event_s_title_only(client, ctx):
+    from tests.factories import create_event, create_org
+
+    event = create_event(create_org("wyu"), publish=True)
+    page = client.get(f"/events/{event.id}").get_data(as_text=True)
+    title = page.split("<title>", 1)[1].split("</title>", 1)[0]
+    assert event.title in title and "<form" not in title and page.count('id="register"') == 1
