@@ -456,7 +456,7 @@ def test_import_page_needs_a_signed_in_organizer(client, orgs):
     wrong = sign_in(client, user.email, "wrong-password")
     assert "邮箱或密码不正确。" in wrong.get_data(as_text=True)
     signed_in = sign_in(client, user.email, next_="?next=https://evil.example/")
-    assert signed_in.status_code == 302 and signed_in.headers["Location"] == "/organizer/import"  # never off-site
+    assert signed_in.status_code == 302 and signed_in.headers["Location"] == "/organizer"  # the dashboard, never off-site
     page = client.get("/organizer/import").get_data(as_text=True)
     assert 'value="xinhui"' in page and 'value="kaiping"' not in page  # only the user's organizations
     token = csrf_token(client.get("/organizer/import"))

@@ -49,9 +49,8 @@ def safe_next(target: str | None) -> str | None:
 
 
 def _after_login() -> str:
-    if "organizer.import_page" in current_app.view_functions:
-        return url_for("organizer.import_page")
-    return "/"
+    """Where an organizer lands after signing in: the year's dashboard."""
+    return url_for("pages.organizer_dashboard")
 
 
 @bp.route("/login", methods=["GET", "POST"])
