@@ -126,9 +126,9 @@ def send_batch(batch: list[Outgoing]) -> list[Result]:
     """
     channel = get_channel(batch[0].channel)
     try:
-        if len(batch) > 1 or hasattr(channel, "send_many"):
-            return list(channel.send_many(batch)) if hasattr(channel, "send_many") else [channel.send(batch[0])]
-        return [channel.send(batch[0])]
+        if hasattr(channel, "send_many"):
+            return list(channel.send_many(batch))
+        return [channel.send(item) for item in batch]
     except Exception as exc:
         log.exception("channel %s failed on %d deliveries", batch[0].channel, len(batch))
         reason = f"Internal error while sending: {type(exc).__name__}."
