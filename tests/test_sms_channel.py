@@ -30,6 +30,7 @@ from scheduler.reminders.sender import run_once
 from scheduler.util import http
 from tests.factories import CST, auth, create_event, create_org, create_user
 from tests.fake_sms import FakeGateway
+from tests import outbox
 from tests.outbox import tick
 
 REPLY_TOKEN = "replies-0123456789abcdef"
@@ -88,11 +89,8 @@ def org(ctx):
 
 
 def deliveries(**where: Any) -> list[Delivery]:
-    db.session.expire_all()
-    stmt = select(Delivery).where(Delivery.channel == "sms").order_by(Delivery.created_at, Delivery.id)
-    for name, value in where.items():
-        stmt = stmt.where(getattr(Delivery, name) == value)
-    return list(db.session.scalars(stmt))
+    """The texts among the deliveries."""
+    return outbox.deliveries(**{"channel": "sms", **where})
 
 
 def only(**where: Any) -> Delivery:

@@ -36,7 +36,7 @@ from babel.dates import format_skeleton, get_day_names
 from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import format_time, get_locale, gettext, lazy_gettext
 from pydantic import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import select
 from werkzeug.exceptions import TooManyRequests
 from werkzeug.wrappers import Response
 
@@ -55,7 +55,7 @@ from scheduler.orgs.counties import COUNTIES
 from scheduler.orgs.models import Organization
 from scheduler.pages.views import RegistrationForm, bp, event_context, public_event
 from scheduler.registrations import operations
-from scheduler.registrations.models import Registration, RegistrationStatus
+from scheduler.registrations.models import RegistrationStatus
 from scheduler.registrations.schemas import RegistrationCreate
 from scheduler.util.time import now
 
@@ -265,20 +265,6 @@ def _field_errors(exc: Invalid) -> dict[str, str]:
     return errors
 
 
-def _waitlist_position(registration: Registration) -> int | None:
-    if registration.status != RegistrationStatus.WAITLISTED:
-        return None
-    ahead = db.session.scalar(
-        select(func.count()).where(
-            Registration.event_id == registration.event_id,
-            Registration.status == RegistrationStatus.WAITLISTED.value,
-            Registration.id != registration.id,
-            Registration.created_at <= registration.created_at,
-        )
-    ) or 0
-    return ahead + 1
-
-
 def _remember(registration_id: int, token: str) -> None:
     """Keep the private token for the confirmation page (the signed session cookie, never a URL)."""
     kept = {key: value for key, value in (session.get("registered") or {}).items() if value[1] + CONFIRMATION_TTL > time.time()}
@@ -360,7 +346,7 @@ def confirmation(registration_id: int) -> str:
         "registration_confirmation.html", registration=registration, event=event, token=token,
         seated=registration.status == RegistrationStatus.REGISTERED,
         cancelled=registration.status == RegistrationStatus.CANCELLED,
-        position=_waitlist_position(registration), form=RegistrationForm(),
+        position=operations.waitlist_position(registration), form=RegistrationForm(),
         starts=format_local_datetime(event.starts_at, tz), starts_iso=event.starts_at.astimezone(tz).isoformat(),
         manage=manage_url(registration.id), calendar=personal_links(registration.phone),
     )

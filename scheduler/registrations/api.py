@@ -12,7 +12,7 @@ from scheduler.events.queries import get_visible_event
 from scheduler.extensions import db, limiter
 from scheduler.feeds.api import personal_links
 from scheduler.registrations import operations
-from scheduler.registrations.models import Registration, RegistrationStatus
+from scheduler.registrations.models import Registration
 from scheduler.registrations.schemas import (
     RegistrationCancelled,
     RegistrationCreate,
@@ -40,16 +40,7 @@ def create_registration(event_id: int, body: RegistrationCreate) -> Registration
         event, name=body.name, phone=body.phone, email=body.email,
         channels=[c.value for c in body.channels] if body.channels is not None else None,
     )
-    position = None
-    if registration.status == RegistrationStatus.WAITLISTED:
-        position = db.session.scalar(
-            select(func.count()).where(
-                Registration.event_id == event.id,
-                Registration.status == RegistrationStatus.WAITLISTED.value,
-                Registration.id != registration.id,
-                Registration.created_at <= registration.created_at,
-            )
-        ) + 1
+    position = operations.waitlist_position(registration)
     links = personal_links(registration.phone)
     db.session.commit()
     return RegistrationCreated(

@@ -39,6 +39,21 @@ def seat_counts(event_ids: list[int]) -> dict[int, dict[str, int]]:
     return counts
 
 
+def waitlist_position(registration: Registration) -> int | None:
+    """Where a waitlisted registration stands (1: next to get a seat); ``None`` when it is not waiting."""
+    if registration.status != RegistrationStatus.WAITLISTED:
+        return None
+    ahead = db.session.scalar(
+        select(func.count()).where(
+            Registration.event_id == registration.event_id,
+            Registration.status == RegistrationStatus.WAITLISTED.value,
+            Registration.id != registration.id,
+            Registration.created_at <= registration.created_at,
+        )
+    ) or 0
+    return ahead + 1
+
+
 def _lock_event(event: Event) -> None:
     """Serialise seat changes of one event (row lock on PostgreSQL; SQLite has one writer)."""
     db.session.execute(select(Event.id).where(Event.id == event.id).with_for_update())
