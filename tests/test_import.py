@@ -1,7 +1,6 @@
 """Importing events from another calendar: the file rules, re-import, CLI, API, upload form, safe fetch."""
 import datetime as dt
 import io
-import re
 import shutil
 import ssl
 import subprocess
@@ -21,10 +20,10 @@ from scheduler.feeds import importer
 from scheduler.feeds.importer import ImportRejected, apply_import, import_calendar, plan_import, read_calendar
 from scheduler.util import http
 from scheduler.util.http import Allowlist, FetchError, UnsafeURL, is_public_address, safe_get
+from tests.pages import PASSWORD, csrf_token, sign_in
 from tests.factories import CST, auth, create_city, create_event, create_user
 
 UTC = dt.timezone.utc
-PASSWORD = "pw-" + "x" * 10
 
 
 # --- building calendars -------------------------------------------------------------------
@@ -435,15 +434,6 @@ def test_openapi_describes_the_import_endpoint(client):
 
 # --- the upload form ----------------------------------------------------------------------
 
-def csrf_token(page) -> str:
-    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.get_data(as_text=True))
-    assert match, page.get_data(as_text=True)
-    return match[1]
-
-
-def sign_in(client, email: str, password: str = PASSWORD, next_: str = ""):
-    token = csrf_token(client.get("/login"))
-    return client.post("/login" + next_, data={"email": email, "password": password, "csrf_token": token})
 
 
 def test_import_page_needs_a_signed_in_organizer(client, orgs):

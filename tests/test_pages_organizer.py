@@ -9,22 +9,12 @@ import pytest
 
 from scheduler.pages.charts import Month, month_chart, ticks
 from scheduler.targets.operations import seed_city_targets
+from tests.pages import sign_in
 from tests.factories import CST, create_city, create_event, create_user
 
-PASSWORD = "pw-" + "x" * 10
 SVG = "{http://www.w3.org/2000/svg}"
 
 
-def csrf_token(page) -> str:
-    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.get_data(as_text=True))
-    assert match, page.get_data(as_text=True)
-    return match[1]
-
-
-def sign_in(client, email: str) -> None:
-    token = csrf_token(client.get("/login"))
-    response = client.post("/login", data={"email": email, "password": PASSWORD, "csrf_token": token})
-    assert response.status_code == 302
 
 
 def tour(org, day: dt.date, **overrides):

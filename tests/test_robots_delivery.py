@@ -27,6 +27,7 @@ from scheduler.reminders.dispatch import queue_ping
 from scheduler.reminders.models import Delivery
 from scheduler.reminders.sender import run_once
 from scheduler.util import http
+from tests.pages import csrf_token
 from tests.factories import CST, auth, create_event, create_org, create_user
 from tests.fake_robots import Answer, FakeRobots, markdown_of
 from tests.outbox import deliveries, fresh, only, tick
@@ -98,11 +99,6 @@ def unsubscribe_link(markdown: str) -> str:
     assert match, markdown
     return match.group(2)
 
-
-def csrf_token(page) -> str:
-    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.get_data(as_text=True))
-    assert match, "no CSRF token on the page"
-    return match.group(1)
 
 
 def alerts(org, kind: str | None = None) -> list[Alert]:

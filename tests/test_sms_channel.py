@@ -8,7 +8,6 @@ Nothing sleeps for the scheduler: the injected clock is moved and ``dispatch_due
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,6 +27,7 @@ from scheduler.reminders.dispatch import dispatch_due
 from scheduler.reminders.models import Delivery
 from scheduler.reminders.sender import run_once
 from scheduler.util import http
+from tests.pages import csrf_token
 from tests.factories import CST, auth, create_event, create_org, create_user
 from tests.fake_sms import FakeGateway
 from tests import outbox
@@ -238,11 +238,6 @@ def test_a_text_held_by_the_cap_goes_next_morning_or_expires_if_its_event_starte
 
 
 # -- 4. opting out on the page behind the link ------------------------------------------------
-
-def csrf_token(page) -> str:
-    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.get_data(as_text=True))
-    assert match, "no CSRF token on the page"
-    return match.group(1)
 
 
 def choose(client, code: str, action: str):
