@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import re
 
+from flask import g, has_app_context
+
 #: The password :func:`tests.factories.create_user` gives every user.
 PASSWORD = "pw-" + "x" * 10
 
@@ -14,7 +16,15 @@ def csrf_token(page) -> str:
     return match.group(1)
 
 
+def fresh_token() -> None:
+    """Forget the CSRF token Flask-WTF keeps in ``g``: a test's requests share the ``ctx`` fixture's
+    application context, where the token made for the first client's session would stay."""
+    if has_app_context():
+        g.pop("csrf_token", None)
+
+
 def sign_in(client, email: str, password: str = PASSWORD, next_: str = ""):
     """Post the sign-in form (with its CSRF token); the response (302 when signed in)."""
+    fresh_token()
     token = csrf_token(client.get("/login"))
     return client.post("/login" + next_, data={"email": email, "password": password, "csrf_token": token})

@@ -1,0 +1,221 @@
+"""All user text is escaped: a script typed into every text field of every form never comes back
+as markup, neither on the page that answers the form nor on any page that shows it later.
+
+The test does not know the forms: it walks the site from its menus (as a visitor, then as an
+organizer), reads every form it finds, and sends each one twice: once with the script in every
+text field (so error pages echo it back), and once with plausible values in the fields that have
+a format (phone, e-mail, URL, dates, numbers) so that the free-text fields are stored. Then it
+walks every page again and looks for the script.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from urllib.parse import urlencode, urljoin, urlsplit
+
+import pytest
+from werkzeug.datastructures import MultiDict
+
+from scheduler.auth.models import Role
+from scheduler.targets.operations import seed_city_targets
+from tests.factories import CST, create_city, create_event, create_user
+from tests.pages import fresh_token, sign_in
+
+PAYLOAD = '<script>alert("xss")</script><img src=x onerror=alert(1)>'
+#: What must never appear in a page: the payload's tags, unescaped.
+RAW = ("<script>alert", "<img src=x")
+#: Text-like fields (everything else keeps its value or gets a plausible one).
+TEXT_TYPES = {"text", "search", "textarea", "tel", "email", "url", ""}
+#: Pages never walked into or submitted: they end the session, are files, or only page through
+#: months and years (endless, and the same pages again).
+SKIP = ("/logout", ".ics", ".csv", "/api/", "/metrics", "/healthz", "/static/", "month=", "year=", "lang=")
+MAX_PAGES = 400
+
+_phones = itertools.count(100)
+
+
+@dataclass
+class Form:
+    """A form as the browser would send it."""
+
+    action: str
+    method: str
+    multipart: bool
+    fields: list[dict[str, str]] = field(default_factory=list)
+    selects: dict[str, list[tuple[str, bool]]] = field(default_factory=dict)
+    buttons: list[tuple[str, str]] = field(default_factory=list)
+
+
+class _Parser(HTMLParser):
+    """The page's internal links and forms."""
+
+    def __init__(self, base: str) -> None:
+        super().__init__()
+        self.base = base
+        self.links: list[str] = []
+        self.forms: list[Form] = []
+        self._select: str | None = None
+        self._textarea: dict[str, str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        form = self.forms[-1] if self.forms else None
+        if tag == "a" and a.get("href", "").startswith("/"):
+            self.links.append(a["href"].split("#")[0])
+        elif tag == "form":
+            self.forms.append(Form(urljoin(self.base, a.get("action") or self.base), a.get("method", "get").lower(),
+                                   "multipart" in a.get("enctype", "")))
+        elif form is None:
+            return
+        elif tag == "input" and a.get("name"):
+            kind = a.get("type", "text").lower()
+            if kind == "submit":
+                form.buttons.append((a["name"], a.get("value", "")))
+            elif kind not in ("checkbox", "radio") or "checked" in a:
+                form.fields.append({"name": a["name"], "type": kind, "value": a.get("value", "")})
+        elif tag == "textarea" and a.get("name"):
+            self._textarea = {"name": a["name"], "type": "textarea", "value": ""}
+            form.fields.append(self._textarea)
+        elif tag == "select" and a.get("name"):
+            self._select = a["name"]
+            form.selects[a["name"]] = []
+        elif tag == "option" and self._select:
+            form.selects[self._select].append((a.get("value", ""), "selected" in a))
+        elif tag == "button" and a.get("name"):
+            form.buttons.append((a["name"], a.get("value", "")))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "select":
+            self._select = None
+        elif tag == "textarea":
+            self._textarea = None
+
+    def handle_data(self, data: str) -> None:
+        if self._textarea is not None:
+            self._textarea["value"] += data
+
+
+def _plausible(name: str, kind: str, value: str) -> str:
+    """A value the field's format accepts (so that the form's free text is stored)."""
+    lowered = name.lower()
+    if kind == "tel" or "phone" in lowered:
+        return f"13800138{next(_phones):03d}"
+    if kind == "email" or "email" in lowered:
+        return "someone@example.org"
+    if kind == "url" or lowered == "url":
+        return "https://hooks.example.org/in"
+    return PAYLOAD
+
+
+def _data(form: Form, plausible: bool) -> list[tuple[str, str]]:
+    data: list[tuple[str, str]] = []
+    for item in form.fields:
+        if item["type"] in TEXT_TYPES or item["type"] == "textarea":
+            text = _plausible(item["name"], item["type"], item["value"]) if plausible else PAYLOAD
+            if plausible and item["value"] and item["name"] in KEEP_VALUES:
+                text = item["value"]
+            data.append((item["name"], text))
+        elif item["type"] not in ("file",):
+            data.append((item["name"], item["value"]))
+    for name, options in form.selects.items():
+        chosen = [value for value, selected in options if selected] or [value for value, _ in options if value][:1]
+        data.extend((name, value) for value in chosen)
+    if form.buttons:
+        data.append(form.buttons[0])
+    return data
+
+
+#: Fields whose given value is a date or time shown as text: keep it when sending plausible values.
+KEEP_VALUES: set[str] = set()
+
+
+def _check(path: str, body: str) -> None:
+    for raw in RAW:
+        assert raw not in body, f"{path}: unescaped user text: …{body[max(0, body.find(raw) - 200):body.find(raw) + 100]}…"
+
+
+class Walker:
+    """Walks the site with one client, submitting every form it meets once per kind of filling."""
+
+    def __init__(self, client) -> None:
+        self.client = client
+        self.seen: set[str] = set()
+        self.submitted: set[tuple[str, str]] = set()
+        self.filled: set[str] = set()
+        #: Pages (other than the form's answer) showing the escaped script.
+        self.stored: set[str] = set()
+
+    def walk(self, start: list[str], submit: bool) -> dict[str, str]:
+        """Every page reachable from ``start``: path → HTML (after submitting forms when ``submit``)."""
+        pages: dict[str, str] = {}
+        queue = list(start)
+        while queue and len(pages) < MAX_PAGES:
+            path = queue.pop(0)
+            if path in pages or any(s in path for s in SKIP):
+                continue
+            fresh_token()
+            response = self.client.get(path)
+            if response.status_code != 200 or response.mimetype != "text/html":
+                continue
+            body = response.get_data(as_text=True)
+            _check(path, body)
+            pages[path] = body
+            parser = _Parser(path)
+            parser.feed(body)
+            queue.extend(link for link in parser.links if link not in pages)
+            if submit:
+                for form in parser.forms:
+                    self._submit(form)
+        return pages
+
+    def _submit(self, form: Form) -> None:
+        target = urlsplit(form.action).path
+        names = tuple(sorted(f["name"] for f in form.fields))
+        if form.multipart or any(s in target for s in SKIP) or (target, str(names)) in self.submitted:
+            return
+        if not any(f["type"] in TEXT_TYPES or f["type"] == "textarea" for f in form.fields if f["type"] != "hidden"):
+            return
+        self.submitted.add((target, str(names)))
+        for plausible in (False, True):
+            fresh_token()
+            data = _data(form, plausible)
+            self.filled.update(name for name, value in data if value == PAYLOAD)
+            if form.method == "post":
+                response = self.client.post(target, data=MultiDict(data), follow_redirects=True)
+            else:
+                response = self.client.get(target + "?" + urlencode(data), follow_redirects=True)
+            body = response.get_data(as_text=True)
+            _check(f"{form.method.upper()} {target}", body)
+            if "&lt;script&gt;alert" in body and response.request.path != target:
+                self.stored.add(response.request.path)
+
+
+@pytest.fixture
+def city(ctx):
+    orgs = create_city()
+    seed_city_targets(2024)
+    return orgs
+
+
+def test_no_text_typed_into_a_form_comes_back_as_markup(app, city, clock) -> None:
+    clock.set(dt.datetime(2024, 6, 15, 10, 0, tzinfo=CST))
+    tour = create_event(city["xinhui"], publish=True, capacity=1, title="研学 <b>一</b>")
+    create_event(city["kaiping"], publish=True, kind="matchmaking", title="邑科汇",
+                 starts_at=dt.datetime(2024, 6, 1, 9, tzinfo=CST), ends_at=dt.datetime(2024, 6, 1, 17, tzinfo=CST),
+                 details={"sector": "new_energy"})
+    organizer = create_user(Role.MANAGER, city["bureau"])
+
+    visitor = Walker(app.test_client())
+    visitor.walk(["/", f"/events/{tour.id}", "/registrations/cancel", "/calendars", "/login"], submit=True)
+    staff = Walker(app.test_client())
+    assert sign_in(staff.client, organizer.email).status_code == 302
+    staff.walk(["/organizer"], submit=True)
+
+    filled = visitor.filled | staff.filled
+    assert {"name", "phone", "token", "email"} <= filled, sorted(filled)
+    # Walk everything again, as both, now that the script is stored wherever a form keeps text.
+    pages = {**visitor.walk(["/", "/calendars"], submit=False), **staff.walk(["/organizer"], submit=False)}
+    stored = {path for path, body in pages.items() if "&lt;script&gt;alert" in body} | visitor.stored | staff.stored
+    assert stored, "the script was stored nowhere: the test would prove nothing"
