@@ -16,13 +16,14 @@ ROOT = Path(__file__).resolve().parent.parent
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Create the Flask application; ``config`` overrides the environment's settings."""
     from scheduler import api, auth, cli, database, feeds, health, i18n, pages
-    from scheduler.config import Config
+    from scheduler.config import Config, secure_cookies
 
     load_dotenv(ROOT / ".env")
     app = Flask(__name__, template_folder=str(ROOT / "templates"), instance_path=str(ROOT / "instance"))
     app.config.update(Config(Path(app.instance_path)).as_dict())
     if config:
         app.config.update(config)
+    secure_cookies(app.config)
 
     database.init_app(app)
     i18n.init_app(app)

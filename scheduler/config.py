@@ -22,6 +22,11 @@ def _csv(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
 
 
+def secure_cookies(config: dict[str, object]) -> None:
+    """Mark the session cookie ``Secure`` when the site is served over HTTPS (``BASE_URL``)."""
+    config["SESSION_COOKIE_SECURE"] = str(config["BASE_URL"]).startswith("https://")
+
+
 class Config:
     """Settings of a running application, from environment variables."""
 
@@ -67,7 +72,8 @@ class Config:
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
-        self.SESSION_COOKIE_SECURE = self.BASE_URL.startswith("https://")
+        #: ``Secure`` exactly when ``BASE_URL`` is https: set by :func:`secure_cookies`, after any overrides.
+        self.SESSION_COOKIE_SECURE = False
         self.JSON_SORT_KEYS = False
         self.MAX_CONTENT_LENGTH = 2 * 1024 * 1024
 

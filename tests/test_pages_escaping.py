@@ -1,9 +1,9 @@
-"""All user text is escaped: a script typed into every text field of every form never comes back
+"""All user text is escaped, and every form needs its CSRF token: a script typed into every text field of every form never comes back
 as markup, neither on the page that answers the form nor on any page that shows it later.
 
 The test does not know the forms: it walks the site from its menus (as a visitor, then as an
 organizer), reads every form it finds, and sends each one twice: once with the script in every
-text field (so error pages echo it back), and once with plausible values in the fields that have
+text field (so error pages echo it back; a POST form first without its CSRF token, refused), and once with plausible values in the fields that have
 a format (phone, e-mail, URL, dates, numbers) so that the free-text fields are stored. Then it
 walks every page again and looks for the script.
 """
@@ -178,6 +178,10 @@ class Walker:
         if not any(f["type"] in TEXT_TYPES or f["type"] == "textarea" for f in form.fields if f["type"] != "hidden"):
             return
         self.submitted.add((target, str(names)))
+        if form.method == "post":  # CSRF on every form: refused without the token
+            assert "csrf_token" in names, f"POST {target}: a form without a CSRF token"
+            without = [(name, value) for name, value in _data(form, True) if name != "csrf_token"]
+            assert self.client.post(target, data=MultiDict(without)).status_code == 400, f"POST {target} without CSRF token"
         for plausible in (False, True):
             fresh_token()
             data = _data(form, plausible)
