@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from dataclasses import dataclass, field
-from html.parser import HTMLParser
-from urllib.parse import urlencode, urljoin, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 from werkzeug.datastructures import MultiDict
@@ -22,79 +20,14 @@ from scheduler.auth.models import Role
 from scheduler.targets.operations import seed_city_targets
 from tests.factories import CST, create_city, create_event, create_user
 from tests.pages import fresh_token, sign_in
+from tests.walker import SKIP, Form, PageParser, Walker
 
 PAYLOAD = '<script>alert("xss")</script><img src=x onerror=alert(1)>'
 #: What must never appear in a page: the payload's tags, unescaped.
 RAW = ("<script>alert", "<img src=x")
 #: Text-like fields (everything else keeps its value or gets a plausible one).
 TEXT_TYPES = {"text", "search", "textarea", "tel", "email", "url", ""}
-#: Pages never walked into or submitted: they end the session, are files, or only page through
-#: months and years (endless, and the same pages again).
-SKIP = ("/logout", ".ics", ".csv", "/api/", "/metrics", "/healthz", "/static/", "month=", "year=", "lang=")
-MAX_PAGES = 400
-
 _phones = itertools.count(100)
-
-
-@dataclass
-class Form:
-    """A form as the browser would send it."""
-
-    action: str
-    method: str
-    multipart: bool
-    fields: list[dict[str, str]] = field(default_factory=list)
-    selects: dict[str, list[tuple[str, bool]]] = field(default_factory=dict)
-    buttons: list[tuple[str, str]] = field(default_factory=list)
-
-
-class _Parser(HTMLParser):
-    """The page's internal links and forms."""
-
-    def __init__(self, base: str) -> None:
-        super().__init__()
-        self.base = base
-        self.links: list[str] = []
-        self.forms: list[Form] = []
-        self._select: str | None = None
-        self._textarea: dict[str, str] | None = None
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = {k: v or "" for k, v in attrs}
-        form = self.forms[-1] if self.forms else None
-        if tag == "a" and a.get("href", "").startswith("/"):
-            self.links.append(a["href"].split("#")[0])
-        elif tag == "form":
-            self.forms.append(Form(urljoin(self.base, a.get("action") or self.base), a.get("method", "get").lower(),
-                                   "multipart" in a.get("enctype", "")))
-        elif form is None:
-            return
-        elif tag == "input" and a.get("name"):
-            kind = a.get("type", "text").lower()
-            if kind == "submit":
-                form.buttons.append((a["name"], a.get("value", "")))
-            elif kind not in ("checkbox", "radio") or "checked" in a:
-                form.fields.append({"name": a["name"], "type": kind, "value": a.get("value", "")})
-        elif tag == "textarea" and a.get("name"):
-            self._textarea = {"name": a["name"], "type": "textarea", "value": ""}
-            form.fields.append(self._textarea)
-        elif tag == "select" and a.get("name"):
-            self._select = a["name"]
-            form.selects[a["name"]] = []
-        elif tag == "option" and self._select:
-            form.selects[self._select].append((a.get("value", ""), "selected" in a))
-        elif tag == "button" and a.get("name"):
-            form.buttons.append((a["name"], a.get("value", "")))
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "select":
-            self._select = None
-        elif tag == "textarea":
-            self._textarea = None
-
-    def handle_data(self, data: str) -> None:
-        if self._textarea is not None:
-            self._textarea["value"] += data
 
 
 def _plausible(name: str, kind: str, value: str) -> str:
@@ -136,52 +69,37 @@ def _check(path: str, body: str) -> None:
         assert raw not in body, f"{path}: unescaped user text: …{body[max(0, body.find(raw) - 200):body.find(raw) + 100]}…"
 
 
-class Walker:
-    """Walks the site with one client, submitting every form it meets once per kind of filling."""
+class Filler:
+    """Submits every form the walker meets (once per set of fields), and checks every answer."""
 
     def __init__(self, client) -> None:
         self.client = client
-        self.seen: set[str] = set()
+        self.walker = Walker(client, self.on_page)
+        self.submitting = True
         self.submitted: set[tuple[str, str]] = set()
         self.filled: set[str] = set()
         #: Pages (other than the form's answer) showing the escaped script.
         self.stored: set[str] = set()
 
-    def walk(self, start: list[str], submit: bool) -> dict[str, str]:
-        """Every page reachable from ``start``: path → HTML (after submitting forms when ``submit``)."""
-        pages: dict[str, str] = {}
-        queue = list(start)
-        while queue and len(pages) < MAX_PAGES:
-            path = queue.pop(0)
-            if path in pages or any(s in path for s in SKIP):
-                continue
-            fresh_token()
-            response = self.client.get(path)
-            if response.status_code != 200 or response.mimetype != "text/html":
-                continue
-            body = response.get_data(as_text=True)
-            _check(path, body)
-            pages[path] = body
-            parser = _Parser(path)
-            parser.feed(body)
-            queue.extend(link for link in parser.links if link not in pages)
-            if submit:
-                for form in parser.forms:
-                    self._submit(form)
-        return pages
+    def on_page(self, path: str, body: str, parser: PageParser) -> None:
+        """Check the page; submit its forms."""
+        _check(path, body)
+        if self.submitting:
+            for form in parser.forms:
+                self._submit(form)
 
     def _submit(self, form: Form) -> None:
         target = urlsplit(form.action).path
         names = tuple(sorted(f["name"] for f in form.fields))
         if form.multipart or any(s in target for s in SKIP) or (target, str(names)) in self.submitted:
             return
-        if not any(f["type"] in TEXT_TYPES or f["type"] == "textarea" for f in form.fields if f["type"] != "hidden"):
-            return
         self.submitted.add((target, str(names)))
         if form.method == "post":  # CSRF on every form: refused without the token
             assert "csrf_token" in names, f"POST {target}: a form without a CSRF token"
             without = [(name, value) for name, value in _data(form, True) if name != "csrf_token"]
             assert self.client.post(target, data=MultiDict(without)).status_code == 400, f"POST {target} without CSRF token"
+        if not any(f["type"] in TEXT_TYPES or f["type"] == "textarea" for f in form.fields if f["type"] != "hidden"):
+            return
         for plausible in (False, True):
             fresh_token()
             data = _data(form, plausible)
@@ -211,15 +129,16 @@ def test_no_text_typed_into_a_form_comes_back_as_markup(app, city, clock) -> Non
                  details={"sector": "new_energy"})
     organizer = create_user(Role.MANAGER, city["bureau"])
 
-    visitor = Walker(app.test_client())
-    visitor.walk(["/", f"/events/{tour.id}", "/registrations/cancel", "/calendars", "/login"], submit=True)
-    staff = Walker(app.test_client())
+    visitor = Filler(app.test_client())
+    visitor.walker.walk(["/", f"/events/{tour.id}", "/registrations/cancel", "/calendars", "/login"])
+    staff = Filler(app.test_client())
     assert sign_in(staff.client, organizer.email).status_code == 302
-    staff.walk(["/organizer"], submit=True)
+    staff.walker.walk(["/organizer"])
 
     filled = visitor.filled | staff.filled
     assert {"name", "phone", "token", "email"} <= filled, sorted(filled)
     # Walk everything again, as both, now that the script is stored wherever a form keeps text.
-    pages = {**visitor.walk(["/", "/calendars"], submit=False), **staff.walk(["/organizer"], submit=False)}
+    visitor.submitting = staff.submitting = False
+    pages = {**visitor.walker.walk(["/", "/calendars"]), **staff.walker.walk(["/organizer"])}
     stored = {path for path, body in pages.items() if "&lt;script&gt;alert" in body} | visitor.stored | staff.stored
     assert stored, "the script was stored nowhere: the test would prove nothing"
