@@ -130,3 +130,34 @@ def test_signing_in_is_rate_limited_with_a_clear_message(people, live_server: Li
     finally:
         with live_server.app.app_context():
             limiter.reset()  # every browser here is 127.0.0.1: let the other tests sign in
+
+
+#: Everything a keyboard user must be able to reach with Tab.
+CONTROLS = "a[href], button, input:not([type=hidden]), select, textarea"
+
+
+def reached_by_tab(page: Page) -> tuple[int, int, list[str]]:
+    """Tab through the page once: (controls, controls reached, those never reached)."""
+    total = page.locator(CONTROLS).count()
+    page.evaluate("""selector => document.querySelectorAll(selector).forEach((e, i) => e.dataset.tabCheck = i)""", CONTROLS)
+    reached: set[str] = set()
+    page.locator("body").focus()
+    for _ in range(total + 5):
+        page.keyboard.press("Tab")
+        index = page.evaluate("() => document.activeElement && document.activeElement.dataset.tabCheck")
+        if index is not None:
+            reached.add(index)
+    missed = page.evaluate(
+        """([selector, reached]) => [...document.querySelectorAll(selector)]
+             .filter(e => !reached.includes(e.dataset.tabCheck)).map(e => e.outerHTML.slice(0, 80))""",
+        [CONTROLS, sorted(reached)],
+    )
+    return total, len(reached), missed
+
+
+@pytest.mark.parametrize("path", ["/", "/login", "/events/{study_tour}", "/registrations/cancel", "/calendars"])
+def test_every_control_is_reachable_by_keyboard(people, live_server: LiveServer, path: str) -> None:
+    page = people()
+    page.goto(live_server(path.format(**live_server.ids)))
+    total, reached, missed = reached_by_tab(page)
+    assert total > 0 and missed == [], missed
