@@ -260,3 +260,81 @@ def test_the_event_page_title_is_the_event_s_title_only(client, ctx):
     page = client.get(f"/events/{event.id}").get_data(as_text=True)
     title = page.split("<title>", 1)[1].split("</title>", 1)[0]
     assert event.title in title and "<form" not in title and page.count('id="register"') == 1
+
+
+# --- the kind's own details (one partial, shared with the organizers' event page) ---------------------
+
+def details_block(page: str) -> str:
+    match = re.search(r'<section aria-labelledby="event-details-heading".*?</section>', page, re.S)
+    assert match, page
+    return match[0]
+
+
+def detail(block: str, name: str) -> str:
+    """The text of one detail (tags dropped, items one a line)."""
+    match = re.search(rf'<div class="detail" data-detail="{name}">\s*<dt>.*?</dt>\s*<dd>(.*?)</dd>', block, re.S)
+    assert match, (name, block)
+    return re.sub(r"<[^>]+>", "\n", match[1]).replace("\n\n", "\n").strip().replace("\u202f", " ")
+
+
+def test_study_tour_page_shows_meeting_ages_and_itinerary(client, city):
+    tour = create_event(city["xinhui"], publish=True, details={
+        "meeting_point": "江门市科技馆北门", "meeting_time": "2024-06-22T08:15:00+08:00", "age_min": 10, "age_max": 14,
+        "itinerary": [{"time": "09:30", "place": "中微子实验室", "note": "参观<探测器>"}, {"place": "五邑大学"}],
+    })
+    block = details_block(html(client.get(f"/events/{tour.id}")))
+    assert "<h2 id=\"event-details-heading\">活动详情</h2>" in block
+    assert detail(block, "meeting_point") == "江门市科技馆北门"
+    assert detail(block, "meeting_time") == "2024年6月22日 08:15" and 'datetime="2024-06-22T08:15:00+08:00"' in block
+    assert detail(block, "ages") == "10至14岁"
+    assert "<ol><li>09:30 中微子实验室 — 参观&lt;探测器&gt;</li><li>五邑大学</li></ol>" in block  # escaped, in order
+    block = details_block(html(client.get(f"/events/{tour.id}?lang=en")))
+    assert "About this event" in block and "Meeting point" in block and "Itinerary" in block
+    assert detail(block, "meeting_time") == "Jun 22, 2024, 8:15 AM" and detail(block, "ages") == "10 to 14 years old"
+
+
+def test_a_tour_without_a_meeting_time_meets_at_the_start(client, city):
+    tour = create_event(city["xinhui"], publish=True, details={"meeting_point": "北门", "age_min": 6})
+    block = details_block(html(client.get(f"/events/{tour.id}")))
+    assert detail(block, "meeting_time") == "2024年6月22日 09:00" and detail(block, "ages") == "6岁及以上"
+
+
+def test_matchmaking_contest_tech_week_and_carnival_pages_show_their_details(client, city):
+    fair = create_event(city["xinhui"], publish=True, kind="matchmaking", title="邑科汇",
+                        details={"sector": "home_appliances", "partners": ["五邑大学", "江门双碳实验室"], "achievements_planned": 25})
+    contest = create_event(city["xinhui"], publish=True, kind="contest", title="科技杯",
+                           starts_at=dt.datetime(2024, 9, 20, 9, tzinfo=CST), ends_at=dt.datetime(2024, 9, 20, 17, tzinfo=CST),
+                           details={"registration_deadline": "2024-08-31T10:00:00Z", "preliminary_at": "2024-09-07T09:00:00+08:00",
+                                    "final_at": "2024-09-20T09:00:00+08:00", "award_ceremony_at": "2024-09-20T16:00:00+08:00"})
+    week = create_event(city["xinhui"], publish=True, kind="tech_week", title="科技活动周", details={
+        "theme": "热爱科学 崇尚科学", "sessions": [
+            {"title": "开幕式", "starts_at": "2024-06-22T09:00:00+08:00", "ends_at": "2024-06-22T10:30:00+08:00",
+             "venue": "江门市科技馆", "county": "pengjiang"}]})
+    carnival = create_event(city["xinhui"], publish=True, kind="science_carnival", title="嘉年华",
+                            details={"theme": "科技点亮生活", "booths": 40, "expected_attendance": 5000, "audience": "亲子家庭"})
+    block = details_block(html(client.get(f"/events/{fair.id}")))
+    assert detail(block, "sector") == "家电" and detail(block, "partners") == "五邑大学\n江门双碳实验室"
+    assert detail(block, "achievements_planned") == "25"
+    block = details_block(html(client.get(f"/events/{contest.id}")))
+    assert detail(block, "registration_deadline") == "2024年8月31日 18:00"  # 10:00 UTC, shown in Shanghai time
+    assert detail(block, "preliminary_at") == "2024年9月7日 09:00" and detail(block, "final_at") == "2024年9月20日 09:00"
+    assert detail(block, "award_ceremony_at") == "2024年9月20日 16:00"
+    assert [name for name in re.findall(r'data-detail="(\w+)"', block)] == [
+        "registration_deadline", "preliminary_at", "final_at", "award_ceremony_at"]
+    block = details_block(html(client.get(f"/events/{week.id}")))
+    assert detail(block, "theme") == "热爱科学 崇尚科学"
+    assert detail(block, "sessions") == "2024年6月22日 09:00–10:30 开幕式 · 江门市科技馆 · 蓬江区"
+    block = details_block(html(client.get(f"/events/{carnival.id}")))
+    assert (detail(block, "theme"), detail(block, "booths"), detail(block, "audience")) == ("科技点亮生活", "40", "亲子家庭")
+    assert detail(block, "expected_attendance") == "5000" and "预计人数" in block
+    # in English
+    assert detail(details_block(html(client.get(f"/events/{fair.id}?lang=en"))), "sector") == "Home appliances"
+    block = details_block(html(client.get(f"/events/{week.id}?lang=en")))
+    assert detail(block, "sessions") == "Jun 22, 2024, 9:00 AM–10:30 AM 开幕式 · 江门市科技馆 · Pengjiang District"
+    block = details_block(html(client.get(f"/events/{contest.id}?lang=en")))
+    assert "Registration deadline" in block and "Award ceremony" in block and detail(block, "final_at") == "Sep 20, 2024, 9:00 AM"
+
+
+def test_an_event_without_details_shows_no_details_section(client, city):
+    carnival = create_event(city["xinhui"], publish=True, kind="science_carnival", details={})
+    assert "event-details-heading" not in html(client.get(f"/events/{carnival.id}"))

@@ -7,13 +7,13 @@ from sqlalchemy import select
 from scheduler.api import api_user, bp, endpoint
 from scheduler.api.errors import Invalid, NotFound
 from scheduler.auth.models import Role, User
-from scheduler.auth.permissions import readable_org_ids, require_role, require_user
+from scheduler.auth.permissions import require_role, require_user
 from scheduler.channels import operations
 from scheduler.channels.models import WebhookEndpoint, display_url
+from scheduler.channels.queries import visible_endpoint, visible_endpoints
 from scheduler.channels.schemas import (
     EndpointHealth, Queued, SecretOut, WebhookCreate, WebhookCreated, WebhookList, WebhookOut, WebhookUpdate,
 )
-from scheduler.events.queries import MAX_ID
 from scheduler.extensions import db
 from scheduler.orgs.models import Organization
 from scheduler.orgs.queries import get_org_by_slug
@@ -58,10 +58,8 @@ def _owner(user: User, slug: str | None) -> Organization:
 
 
 def _visible_endpoint(endpoint_id: int) -> WebhookEndpoint:
-    user = require_user(api_user())
-    row = db.session.get(WebhookEndpoint, endpoint_id) if 0 < endpoint_id <= MAX_ID else None
-    readable = readable_org_ids(user)
-    if row is None or (readable is not None and row.org_id not in readable):
+    row = visible_endpoint(require_user(api_user()), endpoint_id)
+    if row is None:
         raise NotFound("No such webhook endpoint.")
     return row
 
@@ -84,12 +82,9 @@ def create_webhook(body: WebhookCreate) -> WebhookCreated:
 @endpoint(bp, "/webhooks", summary="List webhook endpoints with their health", tag="webhooks", response=WebhookList)
 def list_webhooks() -> WebhookList:
     """Endpoints of the organizations you belong to (and those below them); every one for administrators."""
-    readable = readable_org_ids(require_user(api_user()))
-    stmt = select(WebhookEndpoint).order_by(WebhookEndpoint.id)
-    if readable is not None:
-        stmt = stmt.where(WebhookEndpoint.org_id.in_(readable))
+    rows = visible_endpoints(require_user(api_user()))
     slugs = _slugs()
-    return WebhookList(items=[present_webhook(row, slugs) for row in db.session.scalars(stmt)])
+    return WebhookList(items=[present_webhook(row, slugs) for row in rows])
 
 
 @endpoint(bp, "/webhooks/<int:endpoint_id>", summary="Read a webhook endpoint", tag="webhooks", response=WebhookOut)

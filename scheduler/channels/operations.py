@@ -21,6 +21,12 @@ from scheduler.util.time import now
 
 #: How long the secret before a rotation still signs (both signatures are sent).
 ROTATION_OVERLAP = dt.timedelta(hours=24)
+#: Why :func:`check_endpoint_url` refuses a URL (the pages show each in their own language).
+URL_NOT_HTTP = "Give an http:// or https:// URL with a host."
+URL_WITH_CREDENTIALS = "Put no user name or password in the URL; the signature authenticates us."
+URL_NOT_PUBLIC = "{host} is not a public address; webhooks are only sent to public addresses."
+#: Why a webhook is given no secret of its own.
+WEBHOOK_SECRET_MADE = "A webhook's secret is made for it; rotate it to get a new one."
 
 
 def new_webhook_secret() -> str:
@@ -37,9 +43,9 @@ def check_endpoint_url(url: str) -> str:
     """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise Invalid(fields={"url": "Give an http:// or https:// URL with a host."})
+        raise Invalid(fields={"url": URL_NOT_HTTP})
     if parts.username or parts.password:
-        raise Invalid(fields={"url": "Put no user name or password in the URL; the signature authenticates us."})
+        raise Invalid(fields={"url": URL_WITH_CREDENTIALS})
     host = parts.hostname.rstrip(".").lower()
     try:
         address = ipaddress.ip_address(host)
@@ -47,7 +53,7 @@ def check_endpoint_url(url: str) -> str:
         address = ipaddress.ip_address("127.0.0.1") if host == "localhost" or host.endswith(".localhost") else None
     allowlist = http.configured_allowlist()
     if address is not None and not http.is_public_address(address) and not allowlist.allows(host, address):
-        raise Invalid(fields={"url": f"{host} is not a public address; webhooks are only sent to public addresses."})
+        raise Invalid(fields={"url": URL_NOT_PUBLIC.format(host=host)})
     return url
 
 
@@ -57,7 +63,7 @@ def create_endpoint(org: Organization, url: str, *, kind: str = EndpointKind.WEB
     """Create an endpoint owned by ``org``: a webhook (its secret made here, readable once) or a
     group robot (its own signing secret, if it has one)."""
     if kind == EndpointKind.WEBHOOK and secret:
-        raise Invalid(fields={"secret": "A webhook's secret is made for it; rotate it to get a new one."})
+        raise Invalid(fields={"secret": WEBHOOK_SECRET_MADE})
     endpoint = WebhookEndpoint(
         org_id=org.id, kind=EndpointKind(kind).value, url=check_endpoint_url(url), description=description,
         secret=new_webhook_secret() if kind == EndpointKind.WEBHOOK else (secret or ""), alerts=alerts,
@@ -82,7 +88,7 @@ def update_endpoint(endpoint: WebhookEndpoint, changes: dict[str, Any]) -> None:
             setattr(endpoint, name, changes[name])
     if "secret" in changes:
         if endpoint.kind == EndpointKind.WEBHOOK:
-            raise Invalid(fields={"secret": "A webhook's secret is made for it; rotate it to get a new one."})
+            raise Invalid(fields={"secret": WEBHOOK_SECRET_MADE})
         endpoint.secret = changes["secret"] or ""
     for name in ("kinds", "org_ids", "types"):
         if name in changes:

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from flask import current_app
 from sqlalchemy import select
@@ -16,6 +17,9 @@ from scheduler.extensions import db
 from scheduler.orgs.models import Organization
 from scheduler.util.ids import new_ulid
 from scheduler.util.time import UTC, now
+
+if TYPE_CHECKING:
+    from scheduler.registrations.models import Registration
 
 #: Changing any of these raises the iCalendar SEQUENCE (calendar clients then update their copy).
 SEQUENCE_FIELDS = ("starts_at", "ends_at", "all_day", "timezone", "venue", "address", "rrule", "exdates", "status")
@@ -84,16 +88,64 @@ def _announce(event: Event, was: str, changed: dict[str, tuple[Any, Any]]) -> No
             _tell_participants(event, "event.updated", change=_change_in_words(event, changed))
 
 
-def _tell_participants(event: Event, type_: str, change: str = "") -> None:
-    """Texts (or other chosen channels) to everyone registered or waiting, for a cancellation or a move."""
+def _participants(event: Event) -> list[Registration]:
+    """Everyone registered or waiting: who a cancellation or a move is told."""
     from scheduler.registrations.models import Registration, RegistrationStatus
-    from scheduler.reminders.dispatch import queue_participant_message
 
-    people = db.session.scalars(select(Registration).where(
+    return list(db.session.scalars(select(Registration).where(
         Registration.event_id == event.id,
         Registration.status.in_([RegistrationStatus.REGISTERED.value, RegistrationStatus.WAITLISTED.value]),
-    )).all()
-    queue_participant_message(event, type_, list(people), change=change)
+    )))
+
+
+def _tell_participants(event: Event, type_: str, change: str = "") -> None:
+    """Texts (or other chosen channels) to everyone registered or waiting, for a cancellation or a move."""
+    from scheduler.reminders.dispatch import queue_participant_message
+
+    queue_participant_message(event, type_, _participants(event), change=change)
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Who is told of a cancellation: what the outbox would queue and the channels actually send."""
+
+    #: Registrants holding a seat, and those on the waitlist (told or not).
+    seated: int
+    waitlisted: int
+    #: Of them, those who get a text: they chose texts, did not opt out, and the provider reaches their number.
+    seated_by_text: int
+    waitlisted_by_text: int
+    #: Enabled webhook and robot endpoints whose filters let ``event.cancelled`` through.
+    endpoints: int
+
+
+def cancellation_audience(event: Event) -> Audience:
+    """Who :func:`cancel_event` would tell, counted as :func:`_announce` queues the messages and
+    the SMS channel then sends them (only a published event's cancellation is announced)."""
+    from scheduler.channels.registry import REGISTRANT_CHANNELS
+    from scheduler.channels.sms.channel import provider
+    from scheduler.channels.sms.choices import opted_out
+    from scheduler.channels.sms.rules import DOMESTIC_PROVIDERS, is_mainland_mobile
+    from scheduler.registrations.models import RegistrationStatus
+    from scheduler.reminders.dispatch import Subscribers
+
+    people = _participants(event)
+    seated = [r for r in people if r.status == RegistrationStatus.REGISTERED]
+    waiting = [r for r in people if r.status == RegistrationStatus.WAITLISTED]
+    if event.status != Status.PUBLISHED:
+        return Audience(len(seated), len(waiting), 0, 0, 0)
+    stopped = opted_out({r.phone for r in people})
+    domestic = provider().name in DOMESTIC_PROVIDERS
+
+    def texted(registration: Registration) -> bool:  # the checks of SmsChannel.recipients
+        return ("sms" in REGISTRANT_CHANNELS and "sms" in (registration.channels or []) and registration.phone not in stopped
+                and (not domestic or is_mainland_mobile(registration.phone)))
+
+    return Audience(
+        seated=len(seated), waitlisted=len(waiting),
+        seated_by_text=sum(1 for r in seated if texted(r)), waitlisted_by_text=sum(1 for r in waiting if texted(r)),
+        endpoints=len(Subscribers().matching(event, "event.cancelled")),
+    )
 
 
 def _change_in_words(event: Event, changed: dict[str, tuple[Any, Any]]) -> str:
@@ -286,16 +338,21 @@ def delete_event(event: Event) -> None:
     db.session.flush()
 
 
+def check_outcome_allowed(event: Event) -> None:
+    """Raise the 409 :func:`record_outcome` gives when the event cannot have an outcome (yet)."""
+    if event.status not in (Status.PUBLISHED, Status.COMPLETED):
+        raise Conflict(f"Outcomes are recorded for published events; this one is {event.status}.", code="invalid_transition")
+    if event.starts_at > now():
+        raise Conflict("The event has not taken place yet.", code="not_started")
+
+
 def record_outcome(event: Event, values: dict[str, Any], *, user: User | None = None) -> EventOutcome:
     """Record (replace) what an event achieved; a finished event becomes ``completed``.
 
     Allowed once the event has started. Achievement counts are for matchmaking fairs
     and contests, and must not exceed each other (commercialized ≤ matched ≤ presented).
     """
-    if event.status not in (Status.PUBLISHED, Status.COMPLETED):
-        raise Conflict(f"Outcomes are recorded for published events; this one is {event.status}.", code="invalid_transition")
-    if event.starts_at > now():
-        raise Conflict("The event has not taken place yet.", code="not_started")
+    check_outcome_allowed(event)
     errors = {}
     achievements = ("achievements_presented", "achievements_matched", "achievements_commercialized")
     if Kind(event.kind) not in _ACHIEVEMENT_KINDS:

@@ -46,6 +46,10 @@ def _secure(response: Response) -> Response:
 def init_app(app: Flask) -> None:
     """Register the public pages and the organizers' pages."""
     from scheduler.pages import organizer as _organizer  # noqa: F401  (routes on views.bp)
+    from scheduler.pages import organizer_events as _organizer_events  # noqa: F401  (routes on views.bp)
+    from scheduler.pages import organizer_deliveries as _deliveries  # noqa: F401  (routes on views.bp)
+    from scheduler.pages import organizer_endpoints as _endpoints  # noqa: F401  (routes on views.bp)
+    from scheduler.pages import organizer_registrations as _registrations  # noqa: F401  (routes on views.bp)
     from scheduler.pages import public as _public  # noqa: F401  (routes on views.bp)
     from scheduler.pages import reminders as _reminders  # noqa: F401  (routes on views.bp)
     from scheduler.pages import views

@@ -14,6 +14,7 @@ from scheduler.events.presenters import present_event
 from scheduler.events.queries import get_visible_event
 from scheduler.feeds.links import subscribe_links
 from scheduler.i18n import format_local_datetime
+from scheduler.pages.event_form import shown_details
 from scheduler.registrations.operations import registration_closes_at
 from scheduler.util.time import now
 from scheduler.util.urls import absolute_url
@@ -41,6 +42,7 @@ def event_context(event: Event, **form: Any) -> dict[str, Any]:
     return {
         "event": present_event(event),
         "kind": KINDS[Kind(event.kind)],
+        "details": shown_details(event),
         "starts": format_local_datetime(event.starts_at, tz),
         "ends": format_local_datetime(event.ends_at, tz),
         "starts_iso": event.starts_at.astimezone(tz).isoformat(),

@@ -1,4 +1,4 @@
-"""Registration endpoints: public registration and cancellation, the organizer's list."""
+"""Registration endpoints: public registration and cancellation, the organizer's list, check-in at the door."""
 from __future__ import annotations
 
 from flask import current_app
@@ -8,7 +8,7 @@ from scheduler.api import api_user, bp, endpoint
 from scheduler.api.errors import NotFound
 from scheduler.auth.models import Role
 from scheduler.auth.permissions import can, require_role
-from scheduler.events.queries import get_visible_event
+from scheduler.events.queries import MAX_ID, get_visible_event
 from scheduler.extensions import db, limiter
 from scheduler.feeds.api import personal_links
 from scheduler.registrations import operations
@@ -83,3 +83,37 @@ def list_registrations(event_id: int, query: RegistrationListQuery) -> Registrat
             item.phone = mask_phone(row.phone)
         items.append(item)
     return RegistrationPage(items=items, page=query.page, per_page=query.per_page, total=total)
+
+
+def _editable_registration(registration_id: int) -> Registration:
+    """The registration, for an editor of its event's organization (404 when unknown or its event is
+    a draft the user may not see, 403 for anyone else)."""
+    registration = db.session.get(Registration, registration_id) if 0 < registration_id <= MAX_ID else None
+    if registration is None:
+        raise NotFound("No such registration.")
+    event = get_visible_event(registration.event_id, api_user())
+    require_role(api_user(), event.org_id, Role.EDITOR)
+    return registration
+
+
+@endpoint(
+    bp, "/registrations/<int:registration_id>/check-in", "POST", summary="Check a participant in at the door",
+    tag="registrations", response=RegistrationOut, errors=(409,),
+)
+def check_in_registration(registration_id: int) -> RegistrationOut:
+    """Editors of the event's organization. Only seated registrations, from 24 hours before the
+    start until the end of the event's last day (in its time zone); 409 otherwise, or when checked in already."""
+    registration = operations.check_in(_editable_registration(registration_id))
+    db.session.commit()
+    return RegistrationOut.model_validate(registration)
+
+
+@endpoint(
+    bp, "/registrations/<int:registration_id>/check-in", "DELETE", summary="Undo a check-in",
+    tag="registrations", response=RegistrationOut, errors=(409,),
+)
+def undo_check_in_registration(registration_id: int) -> RegistrationOut:
+    """Editors of the event's organization, within the same window as the check-in; 409 when not checked in."""
+    registration = operations.undo_check_in(_editable_registration(registration_id))
+    db.session.commit()
+    return RegistrationOut.model_validate(registration)

@@ -1,10 +1,11 @@
-"""Registering, cancelling and promoting from the waitlist (flush, never commit)."""
+"""Registering, cancelling, promoting from the waitlist and checking in at the door (flush, never commit)."""
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 
 from scheduler.api.errors import Conflict, Invalid
 from scheduler.channels.sms.rules import DOMESTIC_PROVIDERS, is_mainland_mobile
@@ -15,6 +16,14 @@ from scheduler.registrations.models import Channel, Registration, RegistrationSt
 from scheduler.util.ids import hash_secret, new_secret
 from scheduler.util.phone import InvalidPhone, normalize_phone
 from scheduler.util.time import now
+
+#: Check-in at the door opens this long before the (first) start of the event.
+CHECK_IN_OPENS_BEFORE = dt.timedelta(hours=24)
+#: A seat taken this much later than the registration came from the waitlist (registering
+#: takes the seat in the same moment; older rows may differ by the microseconds of two clock reads).
+PROMOTION_GAP = dt.timedelta(seconds=1)
+#: First come, first served: the waitlist's order (the id breaks ties of the same moment).
+WAITLIST_ORDER = (Registration.created_at, Registration.id)
 
 
 def registration_closes_at(event: Event) -> dt.datetime:
@@ -47,11 +56,24 @@ def waitlist_position(registration: Registration) -> int | None:
         select(func.count()).where(
             Registration.event_id == registration.event_id,
             Registration.status == RegistrationStatus.WAITLISTED.value,
-            Registration.id != registration.id,
-            Registration.created_at <= registration.created_at,
+            or_(
+                Registration.created_at < registration.created_at,
+                and_(Registration.created_at == registration.created_at, Registration.id < registration.id),
+            ),
         )
     ) or 0
     return ahead + 1
+
+
+def waitlist_positions(event_id: int) -> dict[int, int]:
+    """``{registration_id: position}`` of an event's whole waitlist (1: next to get a seat), in
+    the order :func:`fill_free_seats` promotes and :func:`waitlist_position` counts."""
+    ids = db.session.scalars(
+        select(Registration.id).where(
+            Registration.event_id == event_id, Registration.status == RegistrationStatus.WAITLISTED.value,
+        ).order_by(*WAITLIST_ORDER)
+    )
+    return {registration_id: position for position, registration_id in enumerate(ids, start=1)}
 
 
 def _lock_event(event: Event) -> None:
@@ -92,11 +114,13 @@ def register(event: Event, *, name: str, phone: str, email: str | None = None, c
     registration = existing or Registration(event_id=event.id, phone=e164)
     registration.name, registration.email, registration.channels = name, email, chosen
     registration.token_hash = hash_secret(token)
-    registration.created_at, registration.cancelled_at, registration.seated_at = now(), None, None
+    moment = now()
+    registration.created_at, registration.cancelled_at, registration.seated_at = moment, None, None
+    registration.checked_in_at = None  # registering again after cancelling starts afresh
     has_seat = event.capacity is None or _seated(event) < event.capacity
     registration.status = (RegistrationStatus.REGISTERED if has_seat else RegistrationStatus.WAITLISTED).value
     if has_seat:
-        registration.seated_at = now()
+        registration.seated_at = moment
     db.session.add(registration)
     db.session.flush()
     return registration, token
@@ -117,7 +141,7 @@ def fill_free_seats(event: Event) -> list[Registration]:
             return []
     waiting = select(Registration).where(
         Registration.event_id == event.id, Registration.status == RegistrationStatus.WAITLISTED.value
-    ).order_by(Registration.created_at, Registration.id)
+    ).order_by(*WAITLIST_ORDER)
     promoted = list(db.session.scalars(waiting.limit(free) if free is not None else waiting))
     for registration in promoted:
         registration.status = RegistrationStatus.REGISTERED.value
@@ -144,3 +168,70 @@ def cancel_registration(registration: Registration) -> list[Registration]:
     if held_seat and registration.event.status == Status.PUBLISHED:
         return fill_free_seats(registration.event)
     return []
+
+
+def was_promoted(registration: Registration) -> bool:
+    """Whether the registration got its seat from the waitlist (seated later than it registered)."""
+    return registration.seated_at is not None and registration.seated_at - registration.created_at > PROMOTION_GAP
+
+
+def check_in_window(event: Event) -> tuple[dt.datetime, dt.datetime]:
+    """When the door is open for check-in: from :data:`CHECK_IN_OPENS_BEFORE` the (first) start
+    until the end of the local day (in the event's time zone) on which the event (its last
+    occurrence, for a series) ends. Returns ``(opens, closes)``; ``closes`` is excluded."""
+    tz = ZoneInfo(event.timezone)
+    last_day = (event.last_ends_at.astimezone(tz) - dt.timedelta(microseconds=1)).date()
+    closes = dt.datetime.combine(last_day + dt.timedelta(days=1), dt.time(0), tzinfo=tz)
+    return event.starts_at - CHECK_IN_OPENS_BEFORE, closes
+
+
+def check_in_refusal(event: Event) -> Conflict | None:
+    """Why no one can check in for ``event`` now (a draft or cancelled event, outside
+    :func:`check_in_window`), or ``None`` when the door is open."""
+    if event.status == Status.DRAFT:
+        return Conflict("The event is a draft: nobody can check in.", code="event_draft")
+    if event.status == Status.CANCELLED:
+        return Conflict("The event is cancelled: nobody can check in.", code="event_cancelled")
+    opens, closes = check_in_window(event)
+    moment = now()
+    if moment < opens:
+        return Conflict(f"Check-in opens at {opens.isoformat()}, 24 hours before the start.", code="check_in_not_open")
+    if moment >= closes:
+        return Conflict(f"Check-in closed at {closes.isoformat()}, at the end of the event's last day.", code="check_in_closed")
+    return None
+
+
+def check_in(registration: Registration) -> Registration:
+    """Record that a seated participant arrived (at :func:`now`).
+
+    Raises 409 for a waitlisted or cancelled registration, one checked in already, a draft or
+    cancelled event, and outside :func:`check_in_window`.
+    """
+    if registration.status == RegistrationStatus.WAITLISTED:
+        raise Conflict("This person is on the waitlist, without a seat: only seated people check in.", code="waitlisted")
+    if registration.status == RegistrationStatus.CANCELLED:
+        raise Conflict("This registration is cancelled.", code="already_cancelled")
+    refusal = check_in_refusal(registration.event)
+    if refusal is not None:
+        raise refusal
+    if registration.checked_in_at is not None:
+        raise Conflict(f"Checked in already, at {registration.checked_in_at.isoformat()}.", code="already_checked_in")
+    registration.checked_in_at = now()
+    db.session.flush()
+    return registration
+
+
+def undo_check_in(registration: Registration) -> Registration:
+    """Take back a check-in made by mistake (within the same :func:`check_in_window`).
+
+    Raises 409 when the registration is not checked in, for a draft or cancelled event, and
+    outside the window (afterwards the record of who came stays as it is).
+    """
+    if registration.checked_in_at is None:
+        raise Conflict("This person is not checked in.", code="not_checked_in")
+    refusal = check_in_refusal(registration.event)
+    if refusal is not None:
+        raise refusal
+    registration.checked_in_at = None
+    db.session.flush()
+    return registration

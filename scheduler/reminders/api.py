@@ -1,33 +1,15 @@
 """The delivery log: what was sent to whom, how it went, and replay."""
 from __future__ import annotations
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import aliased
-
 from scheduler.api import api_user, bp, endpoint
 from scheduler.api.errors import NotFound
 from scheduler.auth.models import Role
 from scheduler.auth.permissions import readable_org_ids, require_role, require_user
-from scheduler.channels.models import WebhookEndpoint, display_url
 from scheduler.channels.schemas import DeliveryOut, DeliveryPage, DeliveryQuery, Queued, ReminderRef
-from scheduler.events.models import Event
 from scheduler.extensions import db
-from scheduler.registrations.models import Registration
 from scheduler.reminders import operations
 from scheduler.reminders.models import WAITING, Delivery, Reminder
-from scheduler.util.phone import mask_phone
-
-_Endpoint = aliased(WebhookEndpoint)
-_Event = aliased(Event)
-
-
-def _owner_org(delivery: Delivery) -> int | None:
-    """The organization whose members may see a delivery: its endpoint's, else its event's."""
-    if delivery.endpoint_id is not None:
-        row = db.session.get(WebhookEndpoint, delivery.endpoint_id)
-        return row.org_id if row else None
-    event = db.session.get(Event, delivery.event_id) if delivery.event_id else None
-    return event.org_id if event else None
+from scheduler.reminders.queries import delivery_log, visible_delivery
 
 
 def _present(delivery: Delivery, recipient: str, reminder: Reminder | None) -> DeliveryOut:
@@ -42,38 +24,11 @@ def _present(delivery: Delivery, recipient: str, reminder: Reminder | None) -> D
     )
 
 
-def _recipient(kind: str | None, url: str | None, phone: str | None) -> str:
-    return display_url(kind or "webhook", url) if url is not None else (mask_phone(phone) if phone else "")
-
-
 @endpoint(bp, "/deliveries", summary="The delivery log", tag="deliveries", query=DeliveryQuery, response=DeliveryPage)
 def list_deliveries(query: DeliveryQuery) -> DeliveryPage:
     """Deliveries to your organizations' endpoints and registrants, newest first; phone numbers masked."""
-    readable = readable_org_ids(require_user(api_user()))
-    stmt = (
-        select(Delivery, _Endpoint.kind, _Endpoint.url, Registration.phone, Reminder)
-        .outerjoin(_Endpoint, _Endpoint.id == Delivery.endpoint_id)
-        .outerjoin(_Event, _Event.id == Delivery.event_id)
-        .outerjoin(Registration, Registration.id == Delivery.registration_id)
-        .outerjoin(Reminder, Reminder.id == Delivery.reminder_id)
-    )
-    if readable is not None:
-        stmt = stmt.where(or_(_Endpoint.org_id.in_(readable), (Delivery.endpoint_id.is_(None) & _Event.org_id.in_(readable))))
-    if query.status:
-        stmt = stmt.where(Delivery.status.in_([s.value for s in query.status]))
-    if query.channel:
-        stmt = stmt.where(Delivery.channel.in_(query.channel))
-    if query.type:
-        stmt = stmt.where(Delivery.type.in_(query.type))
-    if query.event is not None:
-        stmt = stmt.where(Delivery.event_id == query.event)
-    if query.endpoint is not None:
-        stmt = stmt.where(Delivery.endpoint_id == query.endpoint)
-    total = db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    rows = db.session.execute(
-        stmt.order_by(Delivery.created_at.desc(), Delivery.id.desc()).offset((query.page - 1) * query.per_page).limit(query.per_page)
-    ).all()
-    items = [_present(delivery, _recipient(kind, url, phone), reminder) for delivery, kind, url, phone, reminder in rows]
+    entries, total = delivery_log(readable_org_ids(require_user(api_user())), query)
+    items = [_present(entry.delivery, entry.recipient, entry.reminder) for entry in entries]
     return DeliveryPage(items=items, page=query.page, per_page=query.per_page, total=total)
 
 
@@ -82,11 +37,10 @@ def replay_delivery(delivery_id: str) -> Queued:
     """Same idempotency key (``webhook-id``), fresh retry schedule. Needs the editor role.
     Refused while it is on its way, after the event started, or while its endpoint is disabled."""
     user = require_user(api_user())
-    delivery = db.session.get(Delivery, delivery_id) if len(delivery_id) == 26 else None
-    owner = _owner_org(delivery) if delivery is not None else None
-    readable = readable_org_ids(user)
-    if delivery is None or owner is None or (readable is not None and owner not in readable):
+    found = visible_delivery(delivery_id, user)
+    if found is None:
         raise NotFound("No such delivery.")
+    delivery, owner = found
     require_role(user, owner, Role.EDITOR)
     operations.replay_delivery(delivery)
     db.session.commit()
