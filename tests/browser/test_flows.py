@@ -191,7 +191,8 @@ def reminder_code(live_server: LiveServer) -> str:
 
 @pytest.mark.parametrize("lang", ["", "?lang=en"], ids=["zh", "en"])
 @pytest.mark.parametrize(
-    "name", ["login", "events", "month", "event", "confirmation", "calendars", "reminders", "import", "dashboard"],
+    "name", ["login", "events", "month", "event", "confirmation", "calendars", "reminders", "import", "dashboard",
+             "organizer-events", "organizer-event", "event-form", "registrations", "deliveries", "endpoints", "endpoint-form"],
 )
 def test_page_fits_a_phone_screen(phone_page: Page, live_server: LiveServer, reminder_code: str, name: str, lang: str) -> None:
     page = phone_page
@@ -202,13 +203,20 @@ def test_page_fits_a_phone_screen(phone_page: Page, live_server: LiveServer, rem
         "reminders": f"/m/{reminder_code}",
         "import": "/organizer/import",
         "dashboard": "/organizer",
+        "organizer-events": "/organizer/events",
+        "organizer-event": f"/organizer/events/{live_server.ids['study_tour']}",
+        "event-form": "/organizer/events/new?kind=tech_week",
+        "registrations": f"/organizer/events/{live_server.ids['carnival']}/registrations",
+        "deliveries": "/organizer/deliveries",
+        "endpoints": "/organizer/endpoints",
+        "endpoint-form": "/organizer/endpoints/new",
         "events": "/events",
         "month": "/events/calendar?month=2024-06",
         "confirmation": f"/events/{live_server.ids['carnival']}",
     }[name]
     if lang and "?" in path:
         lang = lang.replace("?", "&")
-    if name in ("import", "dashboard"):
+    if name in ("import", "dashboard") or path.startswith("/organizer"):
         sign_in(page, live_server.url, live_server.organizer_email, live_server.organizer_password)
     response = page.goto(live_server(path + lang))
     assert response is not None and response.ok, response

@@ -156,6 +156,7 @@ def create_study_tour(page: Page, live: LiveServer, title: str) -> int:
     preview = page.locator("#reminder-preview")
     expect(preview.locator("tbody tr")).not_to_have_count(0)
     expect(preview.locator("blockquote.sms")).to_contain_text(title)
+    expect(preview.locator("blockquote.sms")).to_contain_text("地点：详见活动页面")  # no place given yet
     screenshot(page, "event-form-preview")
     with page.expect_navigation():
         page.locator("#save").click()

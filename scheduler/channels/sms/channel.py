@@ -37,6 +37,8 @@ TEMPLATE_OF = {"reminder.due": "reminder", "event.cancelled": "cancellation", "e
                "registration.promoted": "promotion"}
 #: Message types that also go to people on the waitlist (they are told of a cancellation or a
 #: move, as :func:`scheduler.events.operations._tell_participants` queues them); the rest need a seat.
+#: The place parameter of an event without a venue or address (providers refuse empty parameters).
+PLACE_UNKNOWN = "详见活动页面"
 WAITLIST_TOO = {"event.cancelled", "event.updated"}
 
 
@@ -90,7 +92,7 @@ def render_text(outgoing: Outgoing, target: SmsTarget) -> Rendered:
     params = {
         "title": event["title"],
         "time": local_time(start, tz),
-        "place": event.get("venue") or event.get("address") or "",
+        "place": event.get("venue") or event.get("address") or PLACE_UNKNOWN,
         "meeting": f"，集合：{local_time(dt.datetime.fromisoformat(meeting['time']), tz)} {meeting['point']}" if meeting else "",
         "reason": f"，原因：{event['cancel_reason']}" if event.get("cancel_reason") else "",
         "change": data.get("change", ""),
