@@ -141,10 +141,10 @@ def test_event_page_shows_the_date_in_each_languages_convention(client, orgs):
                          ends_at=dt.datetime(2024, 6, 22, 13, 30, tzinfo=CST))
     zh = page(client.get(f"/events/{event.id}"))
     assert "时间：" in zh and "2024年6月22日 09:00" in zh and "2024年6月22日 13:30" in zh
-    assert "名额：10 / 10" in zh and "加入日历" in zh and "科普研学游" in zh
+    assert "剩余名额：10 / 共 10 个" in zh and "加入日历" in zh and "科普研学游" in zh
     en = page(client.get(f"/events/{event.id}?lang=en")).replace("\u202f", " ")  # CLDR: a narrow space before AM
     assert "Time: " in en and "Jun 22, 2024, 9:00 AM" in en and "Jun 22, 2024, 1:30 PM" in en
-    assert "Seats: 10 / 10" in en and "Add to calendar" in en and "年" not in en
+    assert "Seats left: 10 of 10" in en and "Add to calendar" in en and "年" not in en
     assert '<time datetime="2024-06-22T09:00:00+08:00">' in en
 
 

@@ -212,7 +212,7 @@ def test_a_study_tour_made_with_the_form_and_published_is_in_the_public_list(cli
     assert "已发布" in page and 'id="publish"' not in page and f'href="/events/{event.id}"' in page
     assert f'<h3><a href="/events/{event.id}">走进中微子实验室</a></h3>' in html(client.get("/events"))
     public = html(client.get(f"/events/{event.id}"))
-    assert "名额：2 / 2" in public and "江门市科技馆北门" in public and "12至18岁" in public
+    assert "剩余名额：2 / 共 2 个" in public and "江门市科技馆北门" in public and "12至18岁" in public
     assert "<li>10:30 江门中微子实验室 — 参观中心探测器</li>" in public
 
 

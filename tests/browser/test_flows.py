@@ -162,7 +162,6 @@ def test_participant_finds_an_event_and_registers(page: Page, live_server: LiveS
 
     event_id = live_server.ids["carnival"]
     page.goto(live_server("/"))
-    screenshot(page, "events")
     link = page.locator(f"main h3 a[href='/events/{event_id}']")
     expect(link).to_have_text("新会区科普嘉年华")
     link.click()
@@ -176,7 +175,6 @@ def test_participant_finds_an_event_and_registers(page: Page, live_server: LiveS
     expect(page.locator("main a[href^='webcal://'][href*='/calendars/personal/pc_']")).to_have_count(1)
     expect(page.locator("main a[href*='/m/']")).to_have_count(1)
     expect(page.locator("form[action$='/registrations/cancel'] button[type=submit]")).to_be_visible()
-    screenshot(page, "registered")
     status = live_server.run(lambda: db.session.scalar(
         db.select(Registration.status).where(Registration.event_id == event_id, Registration.phone == "+8613800138301")))
     assert status == "registered"
@@ -224,8 +222,6 @@ def test_page_fits_a_phone_screen(phone_page: Page, live_server: LiveServer, rem
     if name == "confirmation":  # register on the phone, then measure the confirmation page
         _fill_registration(page, "手机用户", "1380013840" + ("2" if lang else "1"))
         expect(page).to_have_url(re.compile(r"/registrations/\d+/confirmation$"))
-    if name == "event" and not lang:
-        screenshot(page, "event-phone")
     width = page_width(page)
     if width <= PHONE_WIDTH:
         return
