@@ -28,3 +28,22 @@ def sign_in(client, email: str, password: str = PASSWORD, next_: str = ""):
     fresh_token()
     token = csrf_token(client.get("/login"))
     return client.post("/login" + next_, data={"email": email, "password": password, "csrf_token": token})
+
+
+def html(response, status: int = 200) -> str:
+    """The page's HTML, once its status is ``status`` (else the start of the page, to see why)."""
+    assert response.status_code == status, response.get_data(as_text=True)[:3000]
+    return response.get_data(as_text=True)
+
+
+def signed_in(client, user):
+    """``client``, signed in as ``user``."""
+    assert sign_in(client, user.email).status_code == 302
+    fresh_token()
+    return client
+
+
+def session_token(client, path: str = "/login") -> str:
+    """The CSRF token of ``client``'s session, read from the form on ``path``."""
+    fresh_token()
+    return csrf_token(client.get(path))

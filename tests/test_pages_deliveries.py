@@ -17,14 +17,10 @@ from scheduler.registrations.operations import register
 from scheduler.reminders.dispatch import dispatch_due, queue_ping
 from tests.factories import CST, create_city, create_event, create_user
 from tests.outbox import deliveries, fresh, only
-from tests.pages import csrf_token, fresh_token, sign_in
+from tests.pages import html, session_token, signed_in
 
 URL = "https://partner.example.org/hooks"
 
-
-def html(response, status: int = 200) -> str:
-    assert response.status_code == status, response.get_data(as_text=True)[:3000]
-    return response.get_data(as_text=True)
 
 
 def log_ids(page: str, table: str = "deliveries") -> list[str]:
@@ -39,17 +35,6 @@ def row_of(page: str, delivery_id: str) -> str:
     return match[1]
 
 
-def token(client) -> str:
-    """The CSRF token of ``client``'s session (read from a page with a form)."""
-    fresh_token()
-    return csrf_token(client.get("/organizer/deliveries"))
-
-
-def signed_in(client, user):
-    fresh_token()
-    assert sign_in(client, user.email).status_code == 302
-    fresh_token()
-    return client
 
 
 @pytest.fixture
@@ -156,7 +141,7 @@ def test_replay_of_a_dead_webhook_delivery_queues_it_again_with_the_same_id(clie
     row = row_of(page, dead.id)
     action = f"/organizer/deliveries/{dead.id}/replay?status=dead"
     assert f'action="{action}"' in row and ">重新投递</button>" in row
-    response = client.post(action, data={"csrf_token": token(client)})
+    response = client.post(action, data={"csrf_token": session_token(client, "/organizer/deliveries")})
     assert response.status_code == 303 and response.headers["Location"] == "/organizer/deliveries?status=dead"
     again = fresh(dead)
     assert (again.id, again.status, again.attempts, again.last_error) == (dead.id, "pending", 0, None)
@@ -167,7 +152,7 @@ def test_replay_of_a_dead_webhook_delivery_queues_it_again_with_the_same_id(clie
 def test_a_refused_replay_shows_the_reason(client, city, clock):
     editor = create_user(Role.EDITOR, city["xinhui"])
     signed_in(client, editor)
-    csrf = token(client)
+    csrf = session_token(client, "/organizer/deliveries")
     pending = only(event_id=city["tour"].id, channel="sms")
     response = client.post(f"/organizer/deliveries/{pending.id}/replay", data={"csrf_token": csrf})
     assert response.status_code == 303
@@ -190,7 +175,7 @@ def test_no_replay_while_the_endpoint_is_disabled(client, city):
     db.session.commit()
     page = html(client.get("/organizer/deliveries"))
     assert "重新投递" not in row_of(page, dead.id)
-    response = client.post(f"/organizer/deliveries/{dead.id}/replay", data={"csrf_token": token(client)})
+    response = client.post(f"/organizer/deliveries/{dead.id}/replay", data={"csrf_token": session_token(client, "/organizer/deliveries")})
     assert "接口已停用" in html(client.get(response.headers["Location"]))
     assert fresh(dead).status == "dead"
 
@@ -201,12 +186,12 @@ def test_viewers_get_403_outsiders_404_and_no_token_400(client, app, city):
     signed_in(client, create_user(Role.VIEWER, city["xinhui"]))
     page = html(client.get("/organizer/deliveries"))
     assert dead.id in log_ids(page) and "重新投递" not in page
-    assert client.post(path, data={"csrf_token": token(client)}).status_code == 403
+    assert client.post(path, data={"csrf_token": session_token(client, "/organizer/deliveries")}).status_code == 403
     outsider = signed_in(app.test_client(), create_user(Role.MANAGER, city["kaiping"]))
     page = html(outsider.get("/organizer/deliveries"))
     assert dead.id not in log_ids(page)
-    assert outsider.post(path, data={"csrf_token": token(outsider)}).status_code == 404
+    assert outsider.post(path, data={"csrf_token": session_token(outsider, "/organizer/deliveries")}).status_code == 404
     editor = signed_in(app.test_client(), create_user(Role.EDITOR, city["xinhui"]))
     assert editor.post(path).status_code == 400  # no CSRF token
     assert fresh(dead).status == "dead"
-    assert editor.post("/organizer/deliveries/nope/replay", data={"csrf_token": token(editor)}).status_code == 404
+    assert editor.post("/organizer/deliveries/nope/replay", data={"csrf_token": session_token(editor, "/organizer/deliveries")}).status_code == 404

@@ -19,7 +19,7 @@ from scheduler.extensions import db
 from scheduler.reminders.dispatch import queue_ping
 from tests.factories import CST, create_city, create_user
 from tests.outbox import deliveries, fresh
-from tests.pages import csrf_token, fresh_token, sign_in
+from tests.pages import fresh_token, html, session_token, signed_in
 
 URL = "https://partner.example.org/hooks"
 WECOM_KEY = "693a91f6-7fff-4bc4-97a0-0ec2sifa5aaa"
@@ -29,26 +29,11 @@ DINGTALK = f"https://oapi.dingtalk.com/robot/send?access_token={DINGTALK_TOKEN}"
 DINGTALK_SECRET = "SECa1b2c3d4e5f60718293a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5"
 
 
-def html(response, status: int = 200) -> str:
-    assert response.status_code == status, response.get_data(as_text=True)[:3000]
-    return response.get_data(as_text=True)
 
-
-def token(client) -> str:
-    """The CSRF token of ``client``'s session."""
-    fresh_token()
-    return csrf_token(client.get("/organizer/deliveries"))
-
-
-def signed_in(client, user):
-    fresh_token()
-    assert sign_in(client, user.email).status_code == 302
-    fresh_token()
-    return client
 
 
 def post(client, path: str, **data):
-    return client.post(path, data={"csrf_token": token(client), **data})
+    return client.post(path, data={"csrf_token": session_token(client, "/organizer/deliveries"), **data})
 
 
 def endpoint_ids(page: str) -> list[int]:

@@ -10,6 +10,7 @@ from flask import g
 
 from scheduler.extensions import db
 from scheduler.registrations.models import Registration
+from tests.pages import html
 from tests.factories import CST, create_city, create_event
 
 
@@ -17,10 +18,6 @@ from tests.factories import CST, create_city, create_event
 def city(ctx):
     return create_city()
 
-
-def html(response, status: int = 200) -> str:
-    assert response.status_code == status, response.get_data(as_text=True)[:2000]
-    return response.get_data(as_text=True)
 
 
 def csrf(client, path: str) -> str:

@@ -17,7 +17,7 @@ from scheduler.extensions import db
 from scheduler.registrations import operations
 from scheduler.registrations.models import Registration
 from tests.factories import CST, auth, create_city, create_event, create_user
-from tests.pages import sign_in
+from tests.pages import html, sign_in
 
 #: The event's day (its start is 09:00 on the 22nd): the door is open.
 EVENT_MORNING = dt.datetime(2024, 6, 22, 8, 30, tzinfo=CST)
@@ -43,10 +43,6 @@ def enrol(event, clock, *names: str, channels=("sms",), email=None) -> dict[str,
     db.session.commit()
     return made
 
-
-def html(response, status: int = 200) -> str:
-    assert response.status_code == status, response.get_data(as_text=True)[:3000]
-    return response.get_data(as_text=True)
 
 
 def signed_in(client, role: str | None, org, **kwargs):

@@ -1,8 +1,12 @@
 """Who may do what: roles inherited down the organization tree, admins everywhere."""
 from __future__ import annotations
 
+from sqlalchemy import select
+
 from scheduler.api.errors import Forbidden, Unauthorized
 from scheduler.auth.models import Role, User
+from scheduler.extensions import db
+from scheduler.orgs.models import Organization
 from scheduler.orgs.queries import ancestor_ids, subtree_ids
 
 
@@ -45,3 +49,12 @@ def readable_org_ids(user: User | None) -> set[int] | None:
     if user.is_admin:
         return None
     return subtree_ids({m.org_id for m in user.memberships})
+
+
+def readable_orgs(user: User | None) -> list[Organization]:
+    """The organizations ``user`` may read (:func:`readable_org_ids`), by id."""
+    readable = readable_org_ids(user)
+    query = select(Organization).order_by(Organization.id)
+    if readable is not None:
+        query = query.where(Organization.id.in_(readable))
+    return list(db.session.scalars(query))

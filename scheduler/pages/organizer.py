@@ -22,11 +22,9 @@ from flask import abort, current_app, render_template, request
 from flask_babel import get_locale, gettext
 from flask_login import current_user, login_required
 from markupsafe import Markup
-from sqlalchemy import select
 
 from scheduler.auth.models import User
-from scheduler.auth.permissions import readable_org_ids
-from scheduler.extensions import db
+from scheduler.auth.permissions import readable_orgs
 from scheduler.i18n import pick
 from scheduler.orgs.models import Organization
 from scheduler.orgs.queries import get_org_by_slug
@@ -67,13 +65,6 @@ def _sees_city(user: User) -> bool:
     """Administrators and members of a top organization see the city-wide targets."""
     return user.is_admin or any(m.org.parent_id is None for m in user.memberships)
 
-
-def _readable_orgs(user: User) -> list[Organization]:
-    readable = readable_org_ids(user)
-    query = select(Organization).order_by(Organization.id)
-    if readable is not None:
-        query = query.where(Organization.id.in_(readable))
-    return list(db.session.scalars(query))
 
 
 def _chosen(user: User, sees_city: bool, orgs: list[Organization]) -> tuple[bool, Organization | None]:
@@ -143,7 +134,7 @@ def organizer_dashboard() -> str:
     at = now()
     year = _year(at.astimezone(tz).date())
     sees_city = _sees_city(user)
-    orgs = _readable_orgs(user)
+    orgs = readable_orgs(user)
     chosen, org = _chosen(user, sees_city, orgs)
     progress = compute_progress(year, org, at, tz) if chosen else []
     chart_progress = _chart_target(progress)

@@ -28,12 +28,11 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import format_date, gettext, lazy_gettext
 from flask_login import current_user, login_required
 from pydantic import ValidationError
-from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from scheduler.api.errors import Conflict, Invalid, NotFound, from_validation_error
 from scheduler.auth.models import Role, User
-from scheduler.auth.permissions import can, readable_org_ids
+from scheduler.auth.permissions import can, readable_orgs
 from scheduler.events import operations
 from scheduler.events.kinds import KINDS, Kind, validate_details
 from scheduler.events.models import Event, Status
@@ -98,13 +97,6 @@ def _event(event_id: int, needed: Role) -> Event:
     return event
 
 
-def _readable_orgs(user: User) -> list[Organization]:
-    readable = readable_org_ids(user)
-    query = select(Organization).order_by(Organization.slug)
-    if readable is not None:
-        query = query.where(Organization.id.in_(readable))
-    return list(db.session.scalars(query))
-
 
 def _when(event: Event) -> str:
     """The local start (the date alone for an all-day event)."""
@@ -141,7 +133,7 @@ def organizer_events() -> tuple[str, int]:
     user = _user()
     values = {key: request.args.get(key, "").strip() for key in FILTERS if request.args.get(key, "").strip()}
     page = _page_number()
-    orgs = _readable_orgs(user)
+    orgs = readable_orgs(user)
     status, problem = 200, None
     events: list[Event] = []
     total = 0
