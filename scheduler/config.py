@@ -70,6 +70,8 @@ class Config:
         #: Seconds reading an imported calendar may take (slow recurrence rules).
         self.IMPORT_MAX_SECONDS = float(env("IMPORT_MAX_SECONDS", "20"))
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        #: How passwords are hashed (werkzeug's methods); the tests use a fast one.
+        self.PASSWORD_HASH_METHOD = env("PASSWORD_HASH_METHOD", "scrypt")
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
         #: ``Secure`` exactly when ``BASE_URL`` is https: set by :func:`secure_cookies`, after any overrides.

@@ -76,6 +76,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
             "SERVER_NAME": None,
             "RATELIMIT_STORAGE_URI": "memory://",
             "FEED_VERSION_TTL": 0,  # tests change data and read feeds at once
+            "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",  # scrypt costs 0.1 s a user; tests make hundreds
         }
     )
     with app.app_context():

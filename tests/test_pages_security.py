@@ -50,3 +50,10 @@ def test_the_stylesheet_is_served_by_the_app(client) -> None:
     assert "http://" not in page.split("<main>")[0].replace('xmlns="http://', "")  # nothing fetched from elsewhere
     with client.get("/static/app.css") as css:
         assert css.status_code == 200 and css.mimetype == "text/css" and b"body{" in css.data
+
+
+def test_passwords_are_hashed_with_scrypt_unless_configured(tmp_path, monkeypatch) -> None:
+    from scheduler.config import Config
+
+    monkeypatch.delenv("PASSWORD_HASH_METHOD", raising=False)
+    assert Config(tmp_path).PASSWORD_HASH_METHOD == "scrypt"

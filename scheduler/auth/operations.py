@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import secrets
 
+from flask import current_app
 from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
@@ -20,12 +21,17 @@ def get_user_by_email(email: str) -> User | None:
     return db.session.scalar(select(User).where(User.email == email.strip().lower()))
 
 
+def hash_password(password: str) -> str:
+    """The stored hash of ``password`` (``PASSWORD_HASH_METHOD``: scrypt unless configured)."""
+    return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
+
+
 def create_user(email: str, password: str | None = None, *, name: str = "", is_admin: bool = False) -> tuple[User, str]:
     """Create a user; return it and its password (generated when not given)."""
     if get_user_by_email(email):
         raise ValueError(f"a user {email} exists already")
     password = password or secrets.token_urlsafe(12)
-    user = User(email=email.strip().lower(), name=name, is_admin=is_admin, password_hash=generate_password_hash(password))
+    user = User(email=email.strip().lower(), name=name, is_admin=is_admin, password_hash=hash_password(password))
     db.session.add(user)
     db.session.flush()
     return user, password

@@ -9,12 +9,12 @@ from flask_babel import lazy_gettext
 from flask_login import login_user, logout_user
 from flask_wtf import FlaskForm
 from werkzeug.exceptions import TooManyRequests
-from werkzeug.security import check_password_hash, generate_password_hash
+from werkzeug.security import check_password_hash
 from werkzeug.wrappers import Response
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from scheduler.auth.operations import get_user_by_email
+from scheduler.auth.operations import get_user_by_email, hash_password
 from scheduler.extensions import limiter
 
 bp = Blueprint("auth", __name__)
@@ -33,7 +33,7 @@ class LoginForm(FlaskForm):
 @lru_cache(maxsize=1)
 def _dummy_hash() -> str:
     """Checked against when the address is unknown, so both cases take the same time."""
-    return generate_password_hash("no such user")
+    return hash_password("no such user")
 
 
 def _login_limit() -> str:
