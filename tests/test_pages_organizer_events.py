@@ -328,6 +328,8 @@ def test_preview_of_a_contest_has_the_deadline_reminders(client, city, clock):
     page = html(post(client, path, form, path))
     assert "报名截止前3天" in page and "2024年8月29日 17:00" in page
     assert "决赛前1天" in page and "2024年9月19日 09:00" in page
+    # the texts name the stage and its moment, not the contest's start
+    assert "您报名的“科技杯”报名截止时间：9月1日 17:00，请留意。" in page
     clock.set(at(8, 30, 12))  # the first reminder's moment has passed
     page = html(post(client, path, form, path))
     assert "已过：不会发送" in page

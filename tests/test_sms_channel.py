@@ -140,6 +140,22 @@ def test_a_seated_registrant_gets_the_reminder_text_and_a_waitlisted_one_none(or
     assert run_once() == 0 and len(gateway.requests) == 1
 
 
+def test_a_contests_stage_reminders_name_the_stage_and_its_time(org, gateway, clock):
+    event = create_event(
+        org, publish=True, kind="contest", title="科技杯",
+        starts_at=at(7, 20), ends_at=at(7, 20, 17),
+        details={"registration_deadline": at(7, 1, 17).isoformat(), "final_at": at(7, 20).isoformat()},
+    )
+    registration = signup(event)
+    assert tick(clock, at(6, 28, 17)) == 1  # 3 days before the deadline
+    assert tick(clock, at(7, 19, 9)) == 1  # 1 day before the final
+    link = manage_url(registration.id)
+    assert [text for _, text in texts(gateway)] == [
+        f"【江门科技】您报名的“科技杯”报名截止时间：7月1日 17:00，请留意。管理提醒：{link}",
+        f"【江门科技】您报名的“科技杯”决赛时间：7月20日 09:00，请留意。管理提醒：{link}",
+    ]
+
+
 # -- 2. quiet hours ---------------------------------------------------------------------------
 
 def test_a_text_due_at_22_waits_until_8_without_counting_an_attempt(org, gateway, clock):

@@ -28,6 +28,7 @@ from scheduler.channels.sms.links import manage_url
 from scheduler.channels.sms.models import SmsDailyCount
 from scheduler.channels.sms.rules import DOMESTIC_PROVIDERS, is_mainland_mobile, local_day, next_morning, send_time
 from scheduler.channels.sms.templates import Rendered, local_time, render
+from scheduler.events.schemas import parse_offset
 from scheduler.registrations.models import Registration, RegistrationStatus
 from scheduler.util.phone import mask_phone
 from scheduler.util.time import now
@@ -82,14 +83,35 @@ def _take_daily_slots(session: Session, phones: list[str], at: dt.datetime, cap:
     return granted
 
 
+#: A contest's reminders ahead of a stage (``registration_deadline:P3D``) name the stage.
+STAGES = {"registration_deadline": "报名截止", "final_at": "决赛"}
+
+
+def _stage(outgoing: Outgoing) -> str | None:
+    """The contest stage a reminder is ahead of, or ``None`` (ahead of the start)."""
+    if outgoing.type != "reminder.due":
+        return None
+    anchor = str(outgoing.payload["data"].get("reminder", {}).get("offset", "")).rpartition(":")[0]
+    return anchor if anchor in STAGES else None
+
+
+def template_of(outgoing: Outgoing) -> str:
+    """Which approved template a delivery's text uses."""
+    return "stage" if _stage(outgoing) else TEMPLATE_OF.get(outgoing.type, "reminder")
+
+
 def render_text(outgoing: Outgoing, target: SmsTarget) -> Rendered:
     """The text of one delivery, from its stored message (the same wording the template was approved with)."""
     data = outgoing.payload["data"]
     event, reminder = data["event"], data.get("reminder", {})
     tz = event["timezone"]
     start = dt.datetime.fromisoformat(reminder.get("occurrence_start") or event["starts_at"])
+    stage = _stage(outgoing)
+    if stage:  # the moment of the stage: the reminder's time plus how far ahead it was planned
+        start = dt.datetime.fromisoformat(reminder["scheduled_at"]) + parse_offset(reminder["offset"].rpartition(":")[2])
     meeting = reminder.get("meeting")
     params = {
+        "stage": STAGES.get(stage or "", ""),
         "title": event["title"],
         "time": local_time(start, tz),
         "place": event.get("venue") or event.get("address") or PLACE_UNKNOWN,
@@ -98,7 +120,7 @@ def render_text(outgoing: Outgoing, target: SmsTarget) -> Rendered:
         "change": data.get("change", ""),
         "link": target.link,
     }
-    return render(TEMPLATE_OF.get(outgoing.type, "reminder"), params, sign=target.sign)
+    return render(template_of(outgoing), params, sign=target.sign)
 
 
 class SmsChannel:
@@ -157,7 +179,7 @@ class SmsChannel:
         if target.provider.batch_size <= 1:
             return None
         if getattr(target.provider, "per_number_text", False):
-            return TEMPLATE_OF.get(outgoing.type, "reminder")  # the template render_text uses
+            return template_of(outgoing)
         text = render_text(outgoing, target)
         return (text.template, tuple(sorted(text.params.items())))
 

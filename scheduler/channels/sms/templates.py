@@ -25,6 +25,7 @@ TEMPLATES: dict[str, str] = {
     "cancellation": "很抱歉，您报名的“{title}”（原定{time}）已取消{reason}。管理提醒：{link}",
     "change": "您报名的“{title}”有变更：{change}。管理提醒：{link}",
     "promotion": "您已从候补转为正式报名：“{title}”，{time}开始，地点：{place}。管理提醒：{link}",
+    "stage": "您报名的“{title}”{stage}时间：{time}，请留意。管理提醒：{link}",
 }
 #: Parameters each template takes, in the order Tencent's ordered ``TemplateParamSet`` uses.
 PARAMS: dict[str, tuple[str, ...]] = {
@@ -32,6 +33,7 @@ PARAMS: dict[str, tuple[str, ...]] = {
     "cancellation": ("title", "time", "reason", "link"),
     "change": ("title", "change", "link"),
     "promotion": ("title", "time", "place", "link"),
+    "stage": ("title", "stage", "time", "link"),
 }
 #: Which parameters may be shortened, most expendable first.
 _SHORTENABLE = ("meeting", "place", "reason", "change", "title")
