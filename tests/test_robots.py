@@ -96,6 +96,12 @@ def test_a_study_tour_says_where_and_when_to_meet() -> None:
     assert "集合：北门，08:15" in text
 
 
+def test_a_contests_reminder_names_the_stage_it_is_ahead_of() -> None:
+    payload = reminder(offset="registration_deadline:P3D", stage={"key": "registration_deadline", "at": "2024-06-01T09:00:00Z"})
+    _, text = robot_markdown([("reminder.due", payload)])
+    assert "报名截止：6月1日 17:00" in text
+
+
 def test_cancelled_updated_published_ping_and_alert() -> None:
     cancelled = {"timestamp": "t", "data": {"event": event(cancel_reason="台风*预警*，停课")}}
     updated = {"timestamp": "t", "data": {"event": event(), "changes": {

@@ -60,6 +60,7 @@ from sqlalchemy.orm import Session
 
 from scheduler.channels.base import Defer, Failed, Outgoing, Result, Retry, Sent, Skip
 from scheduler.channels.models import WebhookEndpoint
+from scheduler.events.kinds import CONTEST_STAGES
 from scheduler.reminders.models import Delivery
 from scheduler.util import http
 from scheduler.util.time import SHANGHAI, now
@@ -160,6 +161,9 @@ def _reminder_block(data: dict[str, Any]) -> list[str]:
     event, reminder = data.get("event") or {}, data.get("reminder") or {}
     start = reminder.get("occurrence_start") or event.get("starts_at")
     lines = [_event_head(event), f"时间：{when(start, bool(event.get('all_day')))}", f"地点：{_place(event)}"]
+    stage = reminder.get("stage") or {}
+    if stage.get("key") in CONTEST_STAGES and _moment(stage.get("at")):
+        lines.insert(1, f"{CONTEST_STAGES[stage['key']][0]}：{when(stage['at'])}")
     meeting = reminder.get("meeting")
     if meeting:
         at = meeting.get("time")

@@ -134,6 +134,15 @@ class MatchmakingDetails(_Details):
     achievements_planned: Count | None = None
 
 
+#: A contest's stages in order: detail key → (Chinese, English) names.
+CONTEST_STAGES: dict[str, tuple[str, str]] = {
+    "registration_deadline": ("报名截止", "Registration closes"),
+    "preliminary_at": ("初赛", "Preliminary"),
+    "final_at": ("决赛", "Final"),
+    "award_ceremony_at": ("颁奖", "Award ceremony"),
+}
+
+
 class ContestDetails(_Details):
     """"科技杯" 双创大赛: an innovation & entrepreneurship contest with stages."""
 

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from icalendar import Alarm, Calendar, Event, Timezone, vCalAddress, vDuration, vText
 
-from scheduler.events.kinds import KINDS, SECTOR_NAMES, Kind
+from scheduler.events.kinds import CONTEST_STAGES, KINDS, SECTOR_NAMES, Kind
 from scheduler.util.time import UTC
 
 PRODID = "-//Jiangmen Science & Technology Events//Scheduler 1.0//ZH"
@@ -101,10 +101,9 @@ def _detail_lines(view: EventView, tz: ZoneInfo) -> list[str]:
         if details.get("partners"):
             lines.append("合作单位 Partners: " + "、".join(details["partners"]))
     elif view.kind == Kind.CONTEST:
-        for key, label in (("registration_deadline", "报名截止 Registration closes"), ("preliminary_at", "初赛 Preliminary"),
-                           ("final_at", "决赛 Final"), ("award_ceremony_at", "颁奖 Award ceremony")):
+        for key, (zh, en) in CONTEST_STAGES.items():
             if details.get(key):
-                lines.append(f"{label}: {when(details[key])}")
+                lines.append(f"{zh} {en}: {when(details[key])}")
     else:
         if details.get("theme"):
             lines.append(f"主题 Theme: {details['theme']}")

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from scheduler.events.kinds import Kind
 from scheduler.events.models import Event
 from scheduler.events.presenters import present_events
+from scheduler.events.schemas import parse_offset
 from scheduler.reminders.models import Reminder
 from scheduler.util.time import now
 from scheduler.util.urls import absolute_url
@@ -41,14 +42,18 @@ def events_data(events: list[Event]) -> dict[int, dict[str, Any]]:
 
 
 def reminder_data(reminder: Reminder, event: Event) -> dict[str, Any]:
-    """Which occurrence a reminder is about and how far ahead it is; for a study tour, where
-    and when to meet (the meeting time defaults to the occurrence's start)."""
+    """Which occurrence a reminder is about and how far ahead it is; the contest stage it is
+    ahead of (``stage``: key and moment); for a study tour, where and when to meet (the
+    meeting time defaults to the occurrence's start)."""
     data: dict[str, Any] = {
         "id": reminder.id,
         "offset": reminder.offset,
         "occurrence_start": _iso(reminder.occurrence_start),
         "scheduled_at": _iso(reminder.scheduled_at),
     }
+    stage, _, offset = reminder.offset.rpartition(":")
+    if stage:  # a contest's reminder ahead of one of its stages, not of its start
+        data["stage"] = {"key": stage, "at": _iso(reminder.scheduled_at + parse_offset(offset))}
     details = event.details or {}
     if event.kind == Kind.STUDY_TOUR and details.get("meeting_point"):
         data["meeting"] = {"point": details["meeting_point"], "time": details.get("meeting_time") or

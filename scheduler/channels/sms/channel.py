@@ -28,7 +28,7 @@ from scheduler.channels.sms.links import manage_url
 from scheduler.channels.sms.models import SmsDailyCount
 from scheduler.channels.sms.rules import DOMESTIC_PROVIDERS, is_mainland_mobile, local_day, next_morning, send_time
 from scheduler.channels.sms.templates import Rendered, local_time, render
-from scheduler.events.schemas import parse_offset
+from scheduler.events.kinds import CONTEST_STAGES
 from scheduler.registrations.models import Registration, RegistrationStatus
 from scheduler.util.phone import mask_phone
 from scheduler.util.time import now
@@ -83,16 +83,12 @@ def _take_daily_slots(session: Session, phones: list[str], at: dt.datetime, cap:
     return granted
 
 
-#: A contest's reminders ahead of a stage (``registration_deadline:P3D``) name the stage.
-STAGES = {"registration_deadline": "报名截止", "final_at": "决赛"}
-
-
-def _stage(outgoing: Outgoing) -> str | None:
-    """The contest stage a reminder is ahead of, or ``None`` (ahead of the start)."""
+def _stage(outgoing: Outgoing) -> dict[str, str] | None:
+    """The contest stage a reminder is ahead of (``{"key", "at"}``), or ``None`` (ahead of the start)."""
     if outgoing.type != "reminder.due":
         return None
-    anchor = str(outgoing.payload["data"].get("reminder", {}).get("offset", "")).rpartition(":")[0]
-    return anchor if anchor in STAGES else None
+    stage = outgoing.payload["data"].get("reminder", {}).get("stage")
+    return stage if stage and stage.get("key") in CONTEST_STAGES else None
 
 
 def template_of(outgoing: Outgoing) -> str:
@@ -107,11 +103,11 @@ def render_text(outgoing: Outgoing, target: SmsTarget) -> Rendered:
     tz = event["timezone"]
     start = dt.datetime.fromisoformat(reminder.get("occurrence_start") or event["starts_at"])
     stage = _stage(outgoing)
-    if stage:  # the moment of the stage: the reminder's time plus how far ahead it was planned
-        start = dt.datetime.fromisoformat(reminder["scheduled_at"]) + parse_offset(reminder["offset"].rpartition(":")[2])
+    if stage:
+        start = dt.datetime.fromisoformat(stage["at"])
     meeting = reminder.get("meeting")
     params = {
-        "stage": STAGES.get(stage or "", ""),
+        "stage": CONTEST_STAGES[stage["key"]][0] if stage else "",
         "title": event["title"],
         "time": local_time(start, tz),
         "place": event.get("venue") or event.get("address") or PLACE_UNKNOWN,
