@@ -116,7 +116,13 @@ def run_migrations_online():
                 if broken:
                     raise RuntimeError(f"foreign keys broken by the migration: {broken[:5]}")
         if sqlite:
+            # The pragma is ignored inside a transaction: end it first, and check, since this
+            # connection goes back to the pool and serves whatever runs next in this process.
+            connection.commit()
             connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
+            if connection.exec_driver_sql("PRAGMA foreign_keys").scalar() != 1:
+                raise RuntimeError("foreign keys could not be turned back on after migrating")
+            connection.commit()
 
 
 if context.is_offline_mode():
