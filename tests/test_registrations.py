@@ -31,6 +31,11 @@ def test_waitlist_and_promotion(client, org):
     statuses = {r.phone: r.status for r in db.session.query(Registration).all()}
     assert statuses["+8613800138003"] == "registered"  # first come, first served
     assert statuses["+8613800138004"] == "waitlisted"
+    # the promotion is recorded, even within the second of registering (the clock stands still here)
+    listed = client.get(f"/api/v1/events/{event.id}/registrations", headers=auth(create_user("editor", org))).json
+    promoted = {r["phone"]: r["promoted_at"] for r in listed["items"]}
+    assert promoted["+8613800138003"] is not None
+    assert promoted["+8613800138002"] is None and promoted["+8613800138004"] is None
 
 
 def test_cancelling_a_waitlisted_registration_promotes_nobody(client, org):

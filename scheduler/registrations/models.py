@@ -50,6 +50,8 @@ class Registration(db.Model):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=now)
     #: When the registration took a seat (at once, or on promotion from the waitlist).
     seated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    #: When a seat freed on the waitlist went to it (``None``: seated at once, or not seated).
+    promoted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     checked_in_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 

@@ -19,9 +19,6 @@ from scheduler.util.time import now
 
 #: Check-in at the door opens this long before the (first) start of the event.
 CHECK_IN_OPENS_BEFORE = dt.timedelta(hours=24)
-#: A seat taken this much later than the registration came from the waitlist (registering
-#: takes the seat in the same moment; older rows may differ by the microseconds of two clock reads).
-PROMOTION_GAP = dt.timedelta(seconds=1)
 #: First come, first served: the waitlist's order (the id breaks ties of the same moment).
 WAITLIST_ORDER = (Registration.created_at, Registration.id)
 
@@ -116,7 +113,7 @@ def register(event: Event, *, name: str, phone: str, email: str | None = None, c
     registration.token_hash = hash_secret(token)
     moment = now()
     registration.created_at, registration.cancelled_at, registration.seated_at = moment, None, None
-    registration.checked_in_at = None  # registering again after cancelling starts afresh
+    registration.checked_in_at = registration.promoted_at = None  # registering again after cancelling starts afresh
     has_seat = event.capacity is None or _seated(event) < event.capacity
     registration.status = (RegistrationStatus.REGISTERED if has_seat else RegistrationStatus.WAITLISTED).value
     if has_seat:
@@ -145,7 +142,7 @@ def fill_free_seats(event: Event) -> list[Registration]:
     promoted = list(db.session.scalars(waiting.limit(free) if free is not None else waiting))
     for registration in promoted:
         registration.status = RegistrationStatus.REGISTERED.value
-        registration.seated_at = now()
+        registration.seated_at = registration.promoted_at = now()
     db.session.flush()
     if promoted and event.status == Status.PUBLISHED and event.starts_at > now():
         from scheduler.reminders.dispatch import queue_participant_message  # the outbox builds on registrations
@@ -171,8 +168,8 @@ def cancel_registration(registration: Registration) -> list[Registration]:
 
 
 def was_promoted(registration: Registration) -> bool:
-    """Whether the registration got its seat from the waitlist (seated later than it registered)."""
-    return registration.seated_at is not None and registration.seated_at - registration.created_at > PROMOTION_GAP
+    """Whether the registration holds a seat it got from the waitlist."""
+    return registration.promoted_at is not None and registration.status == RegistrationStatus.REGISTERED
 
 
 def check_in_window(event: Event) -> tuple[dt.datetime, dt.datetime]:

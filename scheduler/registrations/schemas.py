@@ -43,6 +43,8 @@ class RegistrationOut(Out):
     status: RegistrationStatus
     created_at: dt.datetime
     seated_at: dt.datetime | None
+    #: When a seat freed on the waitlist went to it (``null``: seated at once, or not seated).
+    promoted_at: dt.datetime | None
     cancelled_at: dt.datetime | None
     checked_in_at: dt.datetime | None
 
