@@ -196,7 +196,22 @@ def worker_run_command(concurrency: int) -> None:
     raise SystemExit(run_worker(current_app._get_current_object(), concurrency, stop))
 
 
+deliveries_cli = AppGroup("deliveries", help="The delivery log.")
+
+
+@deliveries_cli.command("purge")
+@click.option("--days", type=click.IntRange(0), default=None,
+              help="Keep finished deliveries this many days (default: DELIVERY_RETENTION_DAYS; 0 keeps all).")
+def purge_deliveries_command(days: int | None) -> None:
+    """Delete finished deliveries past keeping, their unused messages and old daily text counts."""
+    from scheduler.reminders.retention import purge
+
+    purged = purge(days=days)
+    click.echo(f"Deleted {purged.deliveries} deliveries, {purged.messages} messages, {purged.sms_counts} daily text counts.")
+
+
 def init_app(app: Flask) -> None:
     """Register the commands on ``app``."""
-    for command in (seed_demo_command, serve_command, import_ics_command, user_cli, token_cli, scheduler_cli, worker_cli):
+    for command in (seed_demo_command, serve_command, import_ics_command, user_cli, token_cli, scheduler_cli, worker_cli,
+                    deliveries_cli):
         app.cli.add_command(command)

@@ -41,6 +41,8 @@ class Config:
         self.SENDER_THREADS = int(env("SENDER_THREADS", "4"))
         #: Seconds a sender's claim on a delivery lasts before another may take it back.
         self.DELIVERY_LEASE_SECONDS = float(env("DELIVERY_LEASE_SECONDS", "60"))
+        #: Days finished deliveries stay in the log (0: for ever); purged nightly at 03:30.
+        self.DELIVERY_RETENTION_DAYS = int(env("DELIVERY_RETENTION_DAYS", "180"))
         self.ADMIN_EMAIL = env("ADMIN_EMAIL", "admin@example.org")
         #: ORGANIZER address of calendar events (a mailbox that answers, ideally).
         self.ORGANIZER_EMAIL = env("ORGANIZER_EMAIL", "noreply@example.org")

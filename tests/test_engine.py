@@ -29,7 +29,7 @@ def test_start_registers_jobs_with_fixed_ids(app, monkeypatch):
         engine.start(app)
         engine.start(app)  # a second start replaces, never duplicates
         jobs = sorted(job.id for job in apscheduler.get_jobs())
-        assert jobs == ["complete_finished_events", "dispatch", "dispatch_poll", "pace_alerts"]
+        assert jobs == ["complete_finished_events", "dispatch", "dispatch_poll", "pace_alerts", "purge"]
     finally:
         engine.stop()
         apscheduler.remove_all_jobs()

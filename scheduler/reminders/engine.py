@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+from collections.abc import Callable
 
 from flask import Flask
 
@@ -73,19 +74,25 @@ def reminders_planned(earliest: dt.datetime) -> None:
             _set_dispatch_job(earliest)
 
 
+def _housekeeping(what: str, work: Callable[[], object]) -> object:
+    """Run ``work`` in the application's context and commit; log (and roll back) a failure."""
+    assert _app is not None
+    with _app.app_context():
+        try:
+            result = work()
+            db.session.commit()
+            return result
+        except Exception:
+            db.session.rollback()
+            log.exception("%s failed", what)
+            return None
+
+
 def complete_finished_events_job() -> None:
     """Mark events whose last occurrence has ended as completed."""
     from scheduler.events.operations import complete_finished_events
 
-    assert _app is not None
-    with _app.app_context():
-        try:
-            count = complete_finished_events()
-            db.session.commit()
-        except Exception:
-            db.session.rollback()
-            log.exception("completing finished events failed")
-            return
+    count = _housekeeping("completing finished events", complete_finished_events)
     if count:
         log.info("marked %d finished events completed", count)
 
@@ -98,13 +105,17 @@ def pace_alerts_job() -> None:
     from scheduler.util.time import now
 
     assert _app is not None
-    with _app.app_context():
-        try:
-            alert_behind_pace(now(), ZoneInfo(_app.config["TIMEZONE"]))
-            db.session.commit()
-        except Exception:
-            db.session.rollback()
-            log.exception("checking the targets' pace failed")
+    tz = ZoneInfo(_app.config["TIMEZONE"])
+    _housekeeping("checking the targets' pace", lambda: alert_behind_pace(now(), tz))
+
+
+def purge_job() -> None:
+    """Delete finished deliveries past ``DELIVERY_RETENTION_DAYS`` (see :mod:`scheduler.reminders.retention`)."""
+    from scheduler.reminders.retention import purge
+
+    purged = _housekeeping("purging old deliveries", purge)
+    if purged:
+        log.info("purged %s", purged)
 
 
 def start(app: Flask, *, senders: int = 0) -> None:
@@ -125,6 +136,8 @@ def start(app: Flask, *, senders: int = 0) -> None:
         replace_existing=True, coalesce=True, max_instances=1, misfire_grace_time=300,
     )
     apscheduler.add_job(pace_alerts_job, "cron", hour=9, minute=0, timezone=app.config["TIMEZONE"], id="pace_alerts",
+                        replace_existing=True, coalesce=True, max_instances=1, misfire_grace_time=3600)
+    apscheduler.add_job(purge_job, "cron", hour=3, minute=30, timezone=app.config["TIMEZONE"], id="purge",
                         replace_existing=True, coalesce=True, max_instances=1, misfire_grace_time=3600)
     apscheduler.add_job(dispatch_job, "interval", seconds=SAFETY_POLL_SECONDS, id="dispatch_poll",
                         replace_existing=True, coalesce=True, max_instances=1, misfire_grace_time=SAFETY_POLL_SECONDS)
