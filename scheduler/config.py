@@ -34,6 +34,9 @@ class Config:
         env = os.environ.get
         self.SQLALCHEMY_DATABASE_URI = env("DATABASE_URL") or f"sqlite:///{instance_path / 'scheduler.db'}"
         self.SECRET_KEY = env("SECRET_KEY") or _instance_secret(instance_path)
+        #: Fernet keys sealing webhook and robot secrets in the database (the first seals, all
+        #: open); empty: a key derived from SECRET_KEY. See scheduler/util/sealed.py.
+        self.SECRETS_KEYS = _csv(env("SECRETS_KEYS", ""))
         self.BASE_URL = env("BASE_URL", "http://127.0.0.1:5000").rstrip("/")
         self.TIMEZONE = env("TIMEZONE", "Asia/Shanghai")
         self.SCHEDULER_MODE = env("SCHEDULER_MODE", "embedded")

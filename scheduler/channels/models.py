@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from scheduler.extensions import db
 from scheduler.orgs.models import Organization
+from scheduler.util.sealed import SealedString
 from scheduler.util.time import now
 from scheduler.util.types import JSONType, UTCDateTime
 
@@ -40,10 +41,11 @@ class WebhookEndpoint(db.Model):
     url: Mapped[str] = mapped_column(String(2000))
     description: Mapped[str] = mapped_column(String(200), default="")
     #: Webhooks: ``whsec_`` + base64 of 24 random bytes; robots: their signing secret ("" for
-    #: WeCom, whose key is in the URL). Kept in clear because signing needs it.
-    secret: Mapped[str] = mapped_column(String(200))
+    #: WeCom, whose key is in the URL). Signing needs it in clear, so it is sealed, not hashed
+    #: (:mod:`scheduler.util.sealed`: encrypted with a key outside the database).
+    secret: Mapped[str] = mapped_column(SealedString(500))
     #: The secret before the last rotation, signed with too until ``previous_secret_until``.
-    previous_secret: Mapped[str | None] = mapped_column(String(100))
+    previous_secret: Mapped[str | None] = mapped_column(SealedString(500))
     previous_secret_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     #: Filters; an empty list means "all". ``org_ids`` match an organization and those below it.
     kinds: Mapped[list[str]] = mapped_column(JSONType, default=list)
