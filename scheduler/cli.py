@@ -210,8 +210,21 @@ def purge_deliveries_command(days: int | None) -> None:
     click.echo(f"Deleted {purged.deliveries} deliveries, {purged.messages} messages, {purged.sms_counts} daily text counts.")
 
 
+secrets_cli = AppGroup("secrets", help="Secrets sealed in the database.")
+
+
+@secrets_cli.command("reseal")
+def reseal_secrets_command() -> None:
+    """Seal the webhook and robot secrets again with the first of SECRETS_KEYS (key rotation)."""
+    from scheduler.channels.operations import reseal_secrets
+
+    count = reseal_secrets()
+    db.session.commit()
+    click.echo(f"Sealed the secrets of {count} endpoints with the first key.")
+
+
 def init_app(app: Flask) -> None:
     """Register the commands on ``app``."""
     for command in (seed_demo_command, serve_command, import_ics_command, user_cli, token_cli, scheduler_cli, worker_cli,
-                    deliveries_cli):
+                    deliveries_cli, secrets_cli):
         app.cli.add_command(command)

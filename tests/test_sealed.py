@@ -87,3 +87,17 @@ def test_the_migration_seals_what_was_stored_in_clear_and_the_downgrade_opens_it
         with db.engine.connect() as conn:
             assert conn.execute(text("SELECT secret, previous_secret FROM webhook_endpoints")).one() == ("whsec_clear", "whsec_before")
         db.engine.dispose()
+
+
+def test_resealing_moves_every_secret_to_the_new_key(app, ctx, runner, monkeypatch):
+    old_key, new_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    monkeypatch.setitem(app.config, "SECRETS_KEYS", [old_key])
+    endpoint = create_endpoint(create_city()["xinhui"], "https://partner.example/hook")
+    db.session.commit()
+    secret = endpoint.secret
+    monkeypatch.setitem(app.config, "SECRETS_KEYS", [new_key, old_key])
+    result = runner.invoke(args=["secrets", "reseal"])
+    assert result.exit_code == 0 and "1 endpoints" in result.output
+    monkeypatch.setitem(app.config, "SECRETS_KEYS", [new_key])  # the old key is gone
+    db.session.expire_all()
+    assert db.session.get(WebhookEndpoint, endpoint.id).secret == secret

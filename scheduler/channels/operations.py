@@ -8,7 +8,8 @@ import secrets
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import update
+from sqlalchemy import select, update
+from sqlalchemy.orm.attributes import flag_modified
 
 from scheduler.api.errors import Conflict, Invalid
 from scheduler.auth.models import User
@@ -135,3 +136,15 @@ def cancel_waiting_deliveries(endpoint: WebhookEndpoint, reason: str) -> None:
         update(Delivery).where(Delivery.endpoint_id == endpoint.id, Delivery.status.in_(WAITING))
         .values(status=DeliveryStatus.CANCELLED.value, last_error=reason, updated_at=now())
     )
+
+
+def reseal_secrets() -> int:
+    """Seal every endpoint's secrets again with the first of ``SECRETS_KEYS`` (after putting a new
+    key first); how many endpoints were rewritten. The old key can be dropped afterwards."""
+    endpoints = list(db.session.scalars(select(WebhookEndpoint)))
+    for endpoint in endpoints:
+        flag_modified(endpoint, "secret")
+        if endpoint.previous_secret is not None:
+            flag_modified(endpoint, "previous_secret")
+    db.session.flush()
+    return len(endpoints)
