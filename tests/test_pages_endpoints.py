@@ -228,6 +228,18 @@ def test_changing_the_description_filters_and_alerts(editor, city):
     assert fresh(endpoint).description == "新的说明"
 
 
+def test_changing_the_address_checks_it_and_an_empty_one_keeps_it(editor, city):
+    endpoint = make_endpoint(city["xinhui"])
+    path = f"/organizer/endpoints/{endpoint.id}"
+    assert post(editor, path, url="", description="").status_code == 303
+    assert fresh(endpoint).url == URL  # empty: kept
+    page = html(post(editor, path, url="http://10.0.0.1/hook", description=""), 422)
+    assert re.search(r'id="ep-url"[^>]*aria-invalid="true"', page) and "10.0.0.1" in page
+    assert fresh(endpoint).url == URL
+    assert post(editor, path, url="https://partner.example.org/new-hook", description="").status_code == 303
+    assert fresh(endpoint).url == "https://partner.example.org/new-hook"
+
+
 def test_delete_asks_first(editor, city):
     endpoint = make_endpoint(city["xinhui"], description="旧系统")
     queue_ping(endpoint)

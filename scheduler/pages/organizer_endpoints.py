@@ -289,16 +289,18 @@ def organizer_endpoint(endpoint_id: int) -> tuple[str, int]:
 @bp.post("/organizer/endpoints/<int:endpoint_id>")
 @login_required
 def organizer_endpoint_update(endpoint_id: int) -> tuple[str, int] | Response:
-    """Change the description, filters and alerts (and a signed robot's secret)."""
+    """Change the address, description, filters and alerts (and a signed robot's secret); an empty
+    address or secret keeps the current one."""
     user = current_user_object()
     row = _endpoint_for(user, endpoint_id, change=True)
     form = request.form
-    values = {"description": form.get("description", ""), "kinds": form.getlist("kinds"), "types": form.getlist("types"),
-              "alerts": "alerts" in form}
+    values = {"url": form.get("url", "").strip(), "description": form.get("description", ""),
+              "kinds": form.getlist("kinds"), "types": form.getlist("types"), "alerts": "alerts" in form}
     secret = form.get("secret", "")
     try:
         try:
-            body = WebhookUpdate.model_validate({**values, **({"secret": secret} if secret else {})})
+            changes = {key: value for key, value in values.items() if key != "url" or value}
+            body = WebhookUpdate.model_validate({**changes, **({"secret": secret} if secret else {})})
         except ValidationError as exc:
             raise from_validation_error(exc) from None
         operations.update_endpoint(row, body.model_dump(exclude_unset=True))
