@@ -8,8 +8,10 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from scheduler.pages.charts import Month, month_chart, ticks
+from scheduler.extensions import db
+from scheduler.targets.models import Target
 from scheduler.targets.operations import seed_city_targets
-from tests.pages import sign_in
+from tests.pages import csrf_token, sign_in
 from tests.factories import CST, create_city, create_event, create_user
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -129,6 +131,40 @@ def test_bureau_member_sees_the_city(client, city):
     sign_in(client, create_user("viewer", city["bureau"]).email)
     html = client.get("/organizer?year=2024").get_data(as_text=True)
     assert figures(target_block(html, "popularization_events"))["scheduled"] == 3
+
+
+def achieved(block: str) -> tuple[int, int]:
+    """A target's achieved figure and its progress bar's value."""
+    return (int(re.search(r'class="achieved">(\d+)<', block)[1]),
+            int(re.search(r'<progress aria-labelledby="target-\d+" max="\d+" value="(\d+)">', block)[1]))
+
+
+def test_a_bureau_manager_records_a_target_counted_by_hand(client, city):
+    sign_in(client, create_user("manager", city["bureau"]).email)
+    html = client.get("/organizer?year=2024").get_data(as_text=True)
+    block = target_block(html, "provincial_science_bases")
+    assert achieved(block) == (0, 0) and 'name="achieved"' in block
+    assert 'name="achieved"' not in target_block(html, "popularization_events")  # counted from events
+    action = re.search(r'<form method="post" action="(/organizer/targets/\d+/progress)"', block)[1]
+    token = csrf_token(client.get("/organizer?year=2024"))
+    assert client.post(action, data={"achieved": "3", "year": "2024"}).status_code == 400  # no CSRF token
+    response = client.post(action, data={"achieved": "3", "year": "2024", "csrf_token": token})
+    assert response.status_code == 303 and response.headers["Location"] == "/organizer?year=2024"
+    html = client.get("/organizer?year=2024").get_data(as_text=True)
+    assert "已记录：新增省级科普基地，目前已完成 3。" in html
+    assert achieved(target_block(html, "provincial_science_bases")) == (3, 3)
+    client.post(action, data={"achieved": "很多", "year": "2024", "csrf_token": token})
+    html = client.get("/organizer?year=2024").get_data(as_text=True)
+    assert "请填写 0 到 10000000 之间的整数。" in html and achieved(target_block(html, "provincial_science_bases")) == (3, 3)
+
+
+def test_viewers_cannot_record_the_citys_targets(client, city):
+    sign_in(client, create_user("viewer", city["bureau"]).email)
+    html = client.get("/organizer?year=2024").get_data(as_text=True)
+    assert 'name="achieved"' not in html
+    action = "/organizer/targets/{}/progress".format(
+        db.session.scalar(db.select(Target.id).where(Target.key == "provincial_science_bases", Target.year == 2024)))
+    assert client.post(action, data={"achieved": "3", "csrf_token": csrf_token(client.get("/organizer"))}).status_code == 403
 
 
 def test_county_editor_sees_their_contribution_only(client, city):

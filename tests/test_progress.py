@@ -130,3 +130,24 @@ def test_targets_behind_their_pace_alert_the_top_organization_once_a_week(city, 
     assert alert_behind_pace(clock.at, tz) == 0  # once a week
     clock.advance(days=7)
     assert alert_behind_pace(clock.at, tz) == raised
+
+
+def test_managers_record_the_targets_counted_by_hand(client, city):
+    from tests.factories import auth, create_user
+
+    path = "/api/v1/targets/2024/provincial_science_bases"
+    bureau_manager = auth(create_user("manager", city["bureau"]))
+    shown = client.put(path, json={"achieved": 3}, headers=bureau_manager)
+    assert shown.status_code == 200, shown.json
+    assert (shown.json["achieved"], shown.json["remaining"], shown.json["scope"]) == (3, 5, "city")
+    assert progress(client)["provincial_science_bases"]["achieved"] == 3
+
+    county_manager = auth(create_user("manager", city["xinhui"]))  # the city's targets are the bureau's to record
+    assert client.put(path, json={"achieved": 4}, headers=county_manager).status_code == 403
+    assert client.put(path, json={"achieved": 4}, headers=auth(create_user("editor", city["bureau"]))).status_code == 403
+    assert client.put(path, json={"achieved": 4}).status_code == 401
+    assert client.put(path, json={"achieved": -1}, headers=bureau_manager).status_code == 422
+    counted = client.put("/api/v1/targets/2024/popularization_events", json={"achieved": 9}, headers=bureau_manager)
+    assert (counted.status_code, counted.json["error"]["code"]) == (409, "not_manual")
+    assert client.put("/api/v1/targets/2023/provincial_science_bases", json={"achieved": 1}, headers=bureau_manager).status_code == 404
+    assert progress(client)["provincial_science_bases"]["achieved"] == 3

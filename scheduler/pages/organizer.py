@@ -18,19 +18,23 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from babel.dates import get_month_names
-from flask import abort, current_app, render_template, request
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale, gettext
 from flask_login import current_user, login_required
 from markupsafe import Markup
+from werkzeug.wrappers import Response
 
+from scheduler.api.errors import Conflict, Invalid
 from scheduler.auth.models import User
 from scheduler.auth.permissions import readable_orgs
+from scheduler.extensions import db
 from scheduler.i18n import pick
 from scheduler.orgs.models import Organization
 from scheduler.orgs.queries import get_org_by_slug
 from scheduler.pages.charts import Month, month_chart
 from scheduler.pages.views import bp
-from scheduler.targets.models import Metric
+from scheduler.targets.models import Metric, Target
+from scheduler.targets.operations import MAX_MANUAL, may_record, record_manual_progress
 from scheduler.targets.progress import Progress, compute_progress, monthly_counts
 from scheduler.util.time import now
 
@@ -50,6 +54,8 @@ class TargetView:
     counts_events: bool
     #: A hand-recorded city total, not split by organization (shown as such in an organization's view).
     not_split: bool
+    #: Recorded by hand, and the user may record it (a form on the dashboard).
+    can_record: bool = False
 
 
 def _year(today: dt.date) -> int:
@@ -87,12 +93,13 @@ def _chosen(user: User, sees_city: bool, orgs: list[Organization]) -> tuple[bool
     return True, org
 
 
-def _target_views(progress: list[Progress]) -> list[TargetView]:
+def _target_views(progress: list[Progress], user: User) -> list[TargetView]:
     return [
         TargetView(
             progress=p, label=pick(p.target.label_zh, p.target.label_en), unit=pick(p.target.unit_zh, p.target.unit_en),
             counts_events=p.target.metric == Metric.COUNT_EVENTS,
             not_split=bool(p.counted_for) and p.target.metric == Metric.MANUAL,
+            can_record=p.target.metric == Metric.MANUAL and not p.counted_for and may_record(user, p.target),
         )
         for p in progress
     ]
@@ -144,6 +151,33 @@ def organizer_dashboard() -> str:
         "organizer_dashboard.html",
         year=year, this_year=at.astimezone(tz).year, org=org, chosen=chosen,
         selected=org.slug if org else CITY, choices=choices if len(choices) > 1 else [],
-        targets=_target_views(progress), chart=chart, chart_target=chart_progress, months=months,
+        targets=_target_views(progress, user), chart=chart, chart_target=chart_progress, months=months,
         lang=request.args.get("lang"),
     )
+
+
+@bp.post("/organizer/targets/<int:target_id>/progress")
+@login_required
+def organizer_dashboard_progress(target_id: int) -> Response:
+    """Record what a target counted by hand has achieved (managers: see :func:`may_record`)."""
+    user: User = current_user._get_current_object()  # type: ignore[attr-defined]
+    target = db.session.get(Target, target_id)
+    if target is None:
+        abort(404)
+    if not may_record(user, target):
+        abort(403)
+    text = request.form.get("achieved", "").strip()
+    try:
+        record_manual_progress(target, int(text) if text.isdigit() else -1)
+    except Invalid:
+        db.session.rollback()
+        flash(gettext("Give a whole number from 0 to %(most)s.", most=MAX_MANUAL), "error")
+    except Conflict:
+        db.session.rollback()
+        flash(gettext("This target counts events and their outcomes; it is not recorded by hand."), "error")
+    else:
+        db.session.commit()
+        flash(gettext("Recorded: %(target)s, %(achieved)s so far.", target=pick(target.label_zh, target.label_en),
+                      achieved=target.manual_value))
+    back = {key: request.form[key] for key in ("year", "org", "lang") if request.form.get(key)}
+    return redirect(url_for("pages.organizer_dashboard", **back), code=303)

@@ -3,10 +3,16 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from scheduler.api.errors import Conflict, Invalid
+from scheduler.auth.models import Role, User
+from scheduler.auth.permissions import can
 from scheduler.extensions import db
 from scheduler.orgs.models import Organization
 from scheduler.targets.defaults import CITY_TARGETS, TargetSpec
-from scheduler.targets.models import Target
+from scheduler.targets.models import Metric, Target
+
+#: The most a hand-recorded figure may be.
+MAX_MANUAL = 10_000_000
 
 
 def set_target(year: int, spec: TargetSpec, org: Organization | None = None, value: int | None = None) -> Target:
@@ -27,3 +33,26 @@ def set_target(year: int, spec: TargetSpec, org: Organization | None = None, val
 def seed_city_targets(year: int) -> list[Target]:
     """Store the work plan's city-wide targets (DOMAIN.md) for ``year``."""
     return [set_target(year, spec) for spec in CITY_TARGETS]
+
+
+def may_record(user: User | None, target: Target) -> bool:
+    """Whether ``user`` may record a manual target's progress: a manager of its organization, or,
+    for a city-wide target, a manager of a top organization (the bureau); administrators always."""
+    if user is None:
+        return False
+    if user.is_admin:
+        return True
+    if target.org_id is not None:
+        return can(user, target.org_id, Role.MANAGER)
+    return any(m.org.parent_id is None and Role(m.role).rank >= Role.MANAGER.rank for m in user.memberships)
+
+
+def record_manual_progress(target: Target, value: int) -> Target:
+    """Set what a manual target (bases, projects…) has achieved so far; events count the others."""
+    if target.metric != Metric.MANUAL:
+        raise Conflict("This target counts events and their outcomes; it is not recorded by hand.", code="not_manual")
+    if not 0 <= value <= MAX_MANUAL:
+        raise Invalid(fields={"achieved": f"Give a whole number from 0 to {MAX_MANUAL}."})
+    target.manual_value = value
+    db.session.flush()
+    return target
