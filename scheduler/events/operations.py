@@ -123,9 +123,8 @@ def cancellation_audience(event: Event) -> Audience:
     """Who :func:`cancel_event` would tell, counted as :func:`_announce` queues the messages and
     the SMS channel then sends them (only a published event's cancellation is announced)."""
     from scheduler.channels.registry import REGISTRANT_CHANNELS
-    from scheduler.channels.sms.channel import provider
+    from scheduler.channels.sms.channel import provider, why_not_texted
     from scheduler.channels.sms.choices import opted_out
-    from scheduler.channels.sms.rules import DOMESTIC_PROVIDERS, is_mainland_mobile
     from scheduler.registrations.models import RegistrationStatus
     from scheduler.reminders.dispatch import Subscribers
 
@@ -134,12 +133,11 @@ def cancellation_audience(event: Event) -> Audience:
     waiting = [r for r in people if r.status == RegistrationStatus.WAITLISTED]
     if event.status != Status.PUBLISHED:
         return Audience(len(seated), len(waiting), 0, 0, 0)
-    stopped = opted_out({r.phone for r in people})
-    domestic = provider().name in DOMESTIC_PROVIDERS
+    stopped, name = opted_out({r.phone for r in people}), provider().name
+    everyone = (RegistrationStatus.REGISTERED.value, RegistrationStatus.WAITLISTED.value)
 
-    def texted(registration: Registration) -> bool:  # the checks of SmsChannel.recipients
-        return ("sms" in REGISTRANT_CHANNELS and "sms" in (registration.channels or []) and registration.phone not in stopped
-                and (not domestic or is_mainland_mobile(registration.phone)))
+    def texted(registration: Registration) -> bool:  # as the SMS channel decides when it sends
+        return "sms" in REGISTRANT_CHANNELS and why_not_texted(registration, everyone, stopped, name) is None
 
     return Audience(
         seated=len(seated), waitlisted=len(waiting),

@@ -119,6 +119,19 @@ def render_text(outgoing: Outgoing, target: SmsTarget) -> Rendered:
     return render(template_of(outgoing), params, sign=target.sign)
 
 
+def why_not_texted(registration: Any, wanted: tuple[str, ...], stopped: set[str], provider_name: str) -> str | None:
+    """Why ``registration`` (a row with ``status``, ``channels``, ``phone``; or ``None``) gets no text,
+    or ``None`` when it gets one: it must be in a ``wanted`` status, have chosen texts, not have
+    stopped them (``stopped``: the numbers that did), and be reachable by the provider."""
+    if registration is None or registration.status not in wanted or "sms" not in (registration.channels or []):
+        return "The registration no longer holds a seat or wants texts."
+    if registration.phone in stopped:
+        return "The number asked for no more texts."
+    if provider_name in DOMESTIC_PROVIDERS and not is_mainland_mobile(registration.phone):
+        return f"{mask_phone(registration.phone)} is not a mainland mobile number ({provider_name} sends to those only)."
+    return None
+
+
 class SmsChannel:
     """Texts to registrants (deliveries whose recipient is ``registration:<id>``)."""
 
@@ -145,12 +158,9 @@ class SmsChannel:
             row = rows.get(delivery.registration_id)
             wanted = (RegistrationStatus.REGISTERED, RegistrationStatus.WAITLISTED) if delivery.type in WAITLIST_TOO \
                 else (RegistrationStatus.REGISTERED,)
-            if row is None or row.status not in wanted or "sms" not in (row.channels or []):
-                found[delivery.id] = Skip("The registration no longer holds a seat or wants texts.")
-            elif row.phone in stopped:
-                found[delivery.id] = Skip("The number asked for no more texts.")
-            elif chosen.name in DOMESTIC_PROVIDERS and not is_mainland_mobile(row.phone):
-                found[delivery.id] = Skip(f"{mask_phone(row.phone)} is not a mainland mobile number ({chosen.name} sends to those only).")
+            refused = why_not_texted(row, wanted, stopped, chosen.name)
+            if refused:
+                found[delivery.id] = Skip(refused)
             elif (allowed := send_time(at, delivery.not_after, now=at)) > at:
                 found[delivery.id] = Defer(allowed, "Quiet hours: texts go between 08:00 and 21:00.")
             else:
