@@ -109,7 +109,8 @@ def test_the_endpoint_page_shows_health_and_latest_deliveries(client, city):
 
 def test_creating_a_webhook_shows_its_secret_once(editor, city):
     form = html(editor.get("/organizer/endpoints/new"))
-    assert 'for="ep-url"' in form and 'value="xinhui"' in form and 'value="kaiping"' not in form
+    owners = re.search(r'<select id="ep-org".*?</select>', form, re.S)[0]  # whose endpoint: editable ones only
+    assert 'for="ep-url"' in form and 'value="xinhui"' in owners and 'value="kaiping"' not in owners
     response = post(editor, "/organizer/endpoints/new", org="xinhui", kind="webhook", url=URL, description="合作方",
                     kinds=["study_tour"], types=["reminder.due", "event.cancelled"], alerts="1")
     page = html(response)
@@ -238,6 +239,18 @@ def test_changing_the_address_checks_it_and_an_empty_one_keeps_it(editor, city):
     assert fresh(endpoint).url == URL
     assert post(editor, path, url="https://partner.example.org/new-hook", description="").status_code == 303
     assert fresh(endpoint).url == "https://partner.example.org/new-hook"
+
+
+def test_the_organizations_filter_is_set_and_cleared_on_the_page(editor, city):
+    endpoint = make_endpoint(city["xinhui"])
+    path = f"/organizer/endpoints/{endpoint.id}"
+    assert post(editor, path, description="", orgs=["xinhui", "kaiping"]).status_code == 303
+    assert sorted(fresh(endpoint).org_ids) == sorted([city["xinhui"].id, city["kaiping"].id])
+    page = html(editor.get(path))
+    assert re.search(r'name="orgs" value="xinhui" checked', page) and not re.search(r'name="orgs" value="bureau" checked', page)
+    assert post(editor, path, description="", orgs=["no-such-org"]).status_code == 422
+    assert post(editor, path, description="").status_code == 303  # none ticked: every organization
+    assert fresh(endpoint).org_ids == []
 
 
 def test_delete_asks_first(editor, city):

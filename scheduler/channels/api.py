@@ -16,7 +16,7 @@ from scheduler.channels.schemas import (
 )
 from scheduler.extensions import db
 from scheduler.orgs.models import Organization
-from scheduler.orgs.queries import get_org_by_slug
+from scheduler.orgs.queries import get_org_by_slug, org_ids_of
 
 
 def present_webhook(endpoint_row: WebhookEndpoint, slugs: dict[int, str] | None = None) -> WebhookOut:
@@ -33,15 +33,6 @@ def present_webhook(endpoint_row: WebhookEndpoint, slugs: dict[int, str] | None 
 def _slugs() -> dict[int, str]:
     return {org_id: slug for org_id, slug in db.session.execute(select(Organization.id, Organization.slug))}
 
-
-def _org_ids(slugs: list[str]) -> list[int]:
-    ids = []
-    for slug in slugs:
-        org = get_org_by_slug(slug)
-        if org is None:
-            raise Invalid(fields={"orgs": f"Unknown organization {slug!r}."})
-        ids.append(org.id)
-    return ids
 
 
 def _owner(user: User, slug: str | None) -> Organization:
@@ -72,7 +63,7 @@ def create_webhook(body: WebhookCreate) -> WebhookCreated:
     org = _owner(user, body.org)
     require_role(user, org.id, Role.EDITOR)
     row = operations.create_endpoint(
-        org, body.url, kind=body.kind.value, secret=body.secret, alerts=body.alerts, description=body.description, kinds=[k.value for k in body.kinds], org_ids=_org_ids(body.orgs),
+        org, body.url, kind=body.kind.value, secret=body.secret, alerts=body.alerts, description=body.description, kinds=[k.value for k in body.kinds], org_ids=org_ids_of(body.orgs),
         types=[t.value for t in body.types], created_by=user,
     )
     db.session.commit()
@@ -103,7 +94,7 @@ def update_webhook(endpoint_id: int, body: WebhookUpdate) -> WebhookOut:
         if name in changes and changes[name] is None:
             raise Invalid(fields={name: "This field cannot be null."})
     if "orgs" in changes:
-        changes["org_ids"] = _org_ids(changes.pop("orgs"))
+        changes["org_ids"] = org_ids_of(changes.pop("orgs"))
     operations.update_endpoint(row, changes)
     db.session.commit()
     return present_webhook(row)

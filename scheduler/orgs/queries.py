@@ -44,3 +44,14 @@ def ancestor_ids(org_id: int) -> set[int]:
 def county_org_ids(county: str) -> set[int]:
     """Return the ids of the organizations located in ``county``."""
     return set(db.session.scalars(select(Organization.id).where(Organization.county == county)))
+
+
+def org_ids_of(slugs: list[str], field: str = "orgs") -> list[int]:
+    """The ids of the organizations ``slugs`` names (an unknown one is a 422 on ``field``)."""
+    from scheduler.api.errors import Invalid
+
+    found = dict(db.session.execute(select(Organization.slug, Organization.id).where(Organization.slug.in_(slugs))).all())
+    unknown = [slug for slug in slugs if slug not in found]
+    if unknown:
+        raise Invalid(fields={field: f"Unknown organization {unknown[0]!r}."})
+    return [found[slug] for slug in slugs]

@@ -43,7 +43,7 @@ from scheduler.extensions import db
 from scheduler.feeds.import_views import editable_orgs
 from scheduler.i18n import pick
 from scheduler.orgs.models import Organization
-from scheduler.orgs.queries import get_org_by_slug
+from scheduler.orgs.queries import get_org_by_slug, org_ids_of
 from scheduler.pages.organizer_deliveries import (
     EditorCheck, channel_name, current_user_object, log_rows, moment, type_name,
 )
@@ -130,6 +130,7 @@ def _form_choices() -> dict[str, Any]:
         "endpoint_kinds": [(kind.value, channel_name(kind.value)) for kind in EndpointKind],
         "event_kinds": [(kind.value, pick(info.name_zh, info.name_en)) for kind, info in KINDS.items()],
         "message_types": [(t.value, type_name(t.value)) for t in MessageType],
+        "org_choices": [(org.slug, pick(org.name_zh, org.name_en)) for org in sorted(_orgs().values(), key=lambda o: o.id)],
     }
 
 
@@ -189,7 +190,9 @@ def _secret_page(row: WebhookEndpoint, secret: str, *, rotated: bool) -> Respons
 
 
 def _edit_values(row: WebhookEndpoint) -> dict[str, Any]:
-    return {"description": row.description, "kinds": list(row.kinds or []), "types": list(row.types or []), "alerts": row.alerts}
+    orgs = _orgs()
+    return {"description": row.description, "kinds": list(row.kinds or []), "types": list(row.types or []),
+            "orgs": [orgs[i].slug for i in row.org_ids or [] if i in orgs], "alerts": row.alerts}
 
 
 def _endpoint_page(user: User, row: WebhookEndpoint, *, values: dict[str, Any] | None = None,
@@ -240,13 +243,14 @@ def organizer_endpoint_new() -> tuple[str, int] | Response:
     if not orgs:
         abort(403)
     if request.method == "GET":
-        values = {"org": orgs[0].slug, "kind": EndpointKind.WEBHOOK.value, "kinds": [], "types": [], "alerts": False}
+        values = {"org": orgs[0].slug, "kind": EndpointKind.WEBHOOK.value, "kinds": [], "types": [], "orgs": [],
+                  "alerts": False}
         return _new_form(orgs, values, {}, 200)
     form = request.form
     values = {
         "org": form.get("org", ""), "kind": form.get("kind", EndpointKind.WEBHOOK.value), "url": form.get("url", ""),
         "description": form.get("description", ""), "kinds": form.getlist("kinds"), "types": form.getlist("types"),
-        "alerts": "alerts" in form,
+        "orgs": form.getlist("orgs"), "alerts": "alerts" in form,
     }
     secret = form.get("secret", "")  # never shown again, not even on a refused form
     org = next((o for o in orgs if o.slug == values["org"]), None)
@@ -259,12 +263,14 @@ def organizer_endpoint_new() -> tuple[str, int] | Response:
             body = WebhookCreate.model_validate({
                 "url": values["url"], "kind": values["kind"], "secret": secret or None, "alerts": values["alerts"],
                 "org": org.slug, "description": values["description"], "kinds": values["kinds"], "types": values["types"],
+                "orgs": values["orgs"],
             })
         except ValidationError as exc:
             raise from_validation_error(exc) from None
         row = operations.create_endpoint(
             org, body.url, kind=body.kind.value, secret=body.secret, alerts=body.alerts, description=body.description,
-            kinds=[k.value for k in body.kinds], org_ids=[], types=[t.value for t in body.types], created_by=user,
+            kinds=[k.value for k in body.kinds], org_ids=org_ids_of(body.orgs), types=[t.value for t in body.types],
+            created_by=user,
         )
     except Invalid as exc:
         db.session.rollback()
@@ -295,7 +301,8 @@ def organizer_endpoint_update(endpoint_id: int) -> tuple[str, int] | Response:
     row = _endpoint_for(user, endpoint_id, change=True)
     form = request.form
     values = {"url": form.get("url", "").strip(), "description": form.get("description", ""),
-              "kinds": form.getlist("kinds"), "types": form.getlist("types"), "alerts": "alerts" in form}
+              "kinds": form.getlist("kinds"), "types": form.getlist("types"), "orgs": form.getlist("orgs"),
+              "alerts": "alerts" in form}
     secret = form.get("secret", "")
     try:
         try:
@@ -303,7 +310,9 @@ def organizer_endpoint_update(endpoint_id: int) -> tuple[str, int] | Response:
             body = WebhookUpdate.model_validate({**changes, **({"secret": secret} if secret else {})})
         except ValidationError as exc:
             raise from_validation_error(exc) from None
-        operations.update_endpoint(row, body.model_dump(exclude_unset=True))
+        changes = body.model_dump(exclude_unset=True)
+        changes["org_ids"] = org_ids_of(changes.pop("orgs", []))
+        operations.update_endpoint(row, changes)
     except Invalid as exc:
         db.session.rollback()
         return _endpoint_page(user, row, values=values, errors=field_errors(exc), status=422)
