@@ -135,9 +135,10 @@ def cancellation_audience(event: Event) -> Audience:
         return Audience(len(seated), len(waiting), 0, 0, 0)
     stopped, name = opted_out({r.phone for r in people}), provider().name
     everyone = (RegistrationStatus.REGISTERED.value, RegistrationStatus.WAITLISTED.value)
+    sms_on = "sms" in REGISTRANT_CHANNELS
 
     def texted(registration: Registration) -> bool:  # as the SMS channel decides when it sends
-        return "sms" in REGISTRANT_CHANNELS and why_not_texted(registration, everyone, stopped, name) is None
+        return sms_on and why_not_texted(registration, everyone, stopped, name) is None
 
     return Audience(
         seated=len(seated), waitlisted=len(waiting),

@@ -124,13 +124,13 @@ def _orgs() -> dict[int, Organization]:
     return {org.id: org for org in db.session.scalars(select(Organization))}
 
 
-def _form_choices() -> dict[str, Any]:
+def _form_choices(orgs: dict[int, Organization]) -> dict[str, Any]:
     """The kinds of endpoint, event kinds and message types the forms offer."""
     return {
         "endpoint_kinds": [(kind.value, channel_name(kind.value)) for kind in EndpointKind],
         "event_kinds": [(kind.value, pick(info.name_zh, info.name_en)) for kind, info in KINDS.items()],
         "message_types": [(t.value, type_name(t.value)) for t in MessageType],
-        "org_choices": [(org.slug, pick(org.name_zh, org.name_en)) for org in sorted(_orgs().values(), key=lambda o: o.id)],
+        "org_choices": [(org.slug, pick(org.name_zh, org.name_en)) for org in sorted(orgs.values(), key=lambda o: o.id)],
     }
 
 
@@ -189,8 +189,7 @@ def _secret_page(row: WebhookEndpoint, secret: str, *, rotated: bool) -> Respons
     return response
 
 
-def _edit_values(row: WebhookEndpoint) -> dict[str, Any]:
-    orgs = _orgs()
+def _edit_values(row: WebhookEndpoint, orgs: dict[int, Organization]) -> dict[str, Any]:
     return {"description": row.description, "kinds": list(row.kinds or []), "types": list(row.types or []),
             "orgs": [orgs[i].slug for i in row.org_ids or [] if i in orgs], "alerts": row.alerts}
 
@@ -199,10 +198,11 @@ def _endpoint_page(user: User, row: WebhookEndpoint, *, values: dict[str, Any] |
                    errors: dict[str, str] | None = None, status: int = 200) -> tuple[str, int]:
     query = DeliveryQuery.model_validate({"endpoint": row.id, "per_page": RECENT_DELIVERIES})
     entries, total = delivery_log(readable_org_ids(user), query)
+    orgs = _orgs()  # once: the endpoint's filters, its edit form and the form's choices all name them
     return render_template(
-        "organizer_endpoint.html", endpoint=present_endpoint(row, _orgs()), can_edit=can(user, row.org_id, Role.EDITOR),
-        values=values or _edit_values(row), errors=errors or {}, deliveries=log_rows(entries, user, {"endpoint": str(row.id)}),
-        total_deliveries=total, **_form_choices(),
+        "organizer_endpoint.html", endpoint=present_endpoint(row, orgs), can_edit=can(user, row.org_id, Role.EDITOR),
+        values=values or _edit_values(row, orgs), errors=errors or {},
+        deliveries=log_rows(entries, user, {"endpoint": str(row.id)}), total_deliveries=total, **_form_choices(orgs),
     ), status
 
 
@@ -230,7 +230,7 @@ def organizer_endpoints() -> str:
 def _new_form(orgs: list[Organization], values: dict[str, Any], errors: dict[str, str], status: int) -> tuple[str, int]:
     return render_template(
         "organizer_endpoint_form.html", orgs=[(org.slug, pick(org.name_zh, org.name_en)) for org in orgs],
-        values=values, errors=errors, **_form_choices(),
+        values=values, errors=errors, **_form_choices(_orgs()),
     ), status
 
 

@@ -27,6 +27,7 @@ class SealedSecretUnreadable(RuntimeError):
     """A sealed value none of the keys opens (``SECRETS_KEYS`` or ``SECRET_KEY`` changed)."""
 
 
+@lru_cache(maxsize=4)
 def derived_key(secret_key: str) -> str:
     """The Fernet key derived from ``SECRET_KEY`` (used when ``SECRETS_KEYS`` is not set)."""
     hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"scheduler sealed secrets v1")
@@ -34,6 +35,7 @@ def derived_key(secret_key: str) -> str:
 
 
 def _keys() -> tuple[str, ...]:
+    # Called for every secret read or written: the derivation is cached, not repeated.
     config = current_app.config
     configured = tuple(key.strip() for key in config.get("SECRETS_KEYS") or () if key.strip())
     return configured or (derived_key(config["SECRET_KEY"]),)
