@@ -210,6 +210,26 @@ def purge_deliveries_command(days: int | None) -> None:
     click.echo(f"Deleted {purged.deliveries} deliveries, {purged.messages} messages, {purged.sms_counts} daily text counts.")
 
 
+privacy_cli = AppGroup("privacy", help="Participants' personal data.")
+
+
+@privacy_cli.command("purge")
+@click.option("--days", type=click.IntRange(0), default=None,
+              help="Keep registrations this many days after their event (default: REGISTRATION_RETENTION_DAYS; 0 keeps all).")
+@click.option("--dry-run", is_flag=True, help="Count what would go; change nothing.")
+def purge_privacy_command(days: int | None, dry_run: bool) -> None:
+    """Anonymize old registrations; delete orphan calendars, spent codes and stale text choices."""
+    from scheduler.privacy.retention import purge_personal_data
+
+    purged = purge_personal_data(days=days, dry_run=dry_run)
+    deleted = (f"{purged.calendars} personal calendars, {purged.verifications} phone verifications, "
+               f"{purged.sms_choices} text choices.")
+    if dry_run:
+        click.echo(f"Dry run: would anonymize {purged.registrations} registrations; would delete {deleted}")
+    else:
+        click.echo(f"Anonymized {purged.registrations} registrations; deleted {deleted}")
+
+
 secrets_cli = AppGroup("secrets", help="Secrets sealed in the database.")
 
 
@@ -226,5 +246,5 @@ def reseal_secrets_command() -> None:
 def init_app(app: Flask) -> None:
     """Register the commands on ``app``."""
     for command in (seed_demo_command, serve_command, import_ics_command, user_cli, token_cli, scheduler_cli, worker_cli,
-                    deliveries_cli, secrets_cli):
+                    deliveries_cli, secrets_cli, privacy_cli):
         app.cli.add_command(command)

@@ -46,6 +46,9 @@ class Config:
         self.DELIVERY_LEASE_SECONDS = float(env("DELIVERY_LEASE_SECONDS", "60"))
         #: Days finished deliveries stay in the log (0: for ever); purged nightly at 03:30.
         self.DELIVERY_RETENTION_DAYS = int(env("DELIVERY_RETENTION_DAYS", "180"))
+        #: Days after an event's end its registrations keep the name and number (0: for ever); then
+        #: they are anonymized, nightly at 03:40 (see scheduler/privacy/retention.py).
+        self.REGISTRATION_RETENTION_DAYS = int(env("REGISTRATION_RETENTION_DAYS", "365"))
         self.ADMIN_EMAIL = env("ADMIN_EMAIL", "admin@example.org")
         #: ORGANIZER address of calendar events (a mailbox that answers, ideally).
         self.ORGANIZER_EMAIL = env("ORGANIZER_EMAIL", "noreply@example.org")
@@ -66,6 +69,11 @@ class Config:
         self.SMS_REPLY_TOKEN = env("SMS_REPLY_TOKEN", "")
         self.RATELIMIT_STORAGE_URI = env("RATELIMIT_STORAGE_URI", "memory://")
         self.RATELIMIT_REGISTRATIONS = env("RATELIMIT_REGISTRATIONS", "20 per minute;200 per hour")
+        #: ``sms``: registering needs a code texted to the number (it proves the number); ``off``: it
+        #: does not (anyone may type any number; links still open only their own registration).
+        self.REGISTRATION_VERIFY_PHONE = env("REGISTRATION_VERIFY_PHONE", "sms").strip().lower()
+        #: Verification codes texted per client address (each number has its own fixed limits too).
+        self.RATELIMIT_VERIFICATION = env("RATELIMIT_VERIFICATION", "5 per minute;30 per hour")
         #: Sign-in attempts per address (Flask-Limiter syntax).
         self.RATELIMIT_LOGIN = env("RATELIMIT_LOGIN", "5 per minute;30 per hour")
         #: Calendar import: size cap (bytes), nesting of BEGIN blocks, number of events.

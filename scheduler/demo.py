@@ -20,6 +20,7 @@ from scheduler.events.models import Event
 from scheduler.extensions import db
 from scheduler.orgs.models import Organization, OrgType
 from scheduler.orgs.operations import upsert_org
+from scheduler.privacy.notice import NOTICE_VERSION
 from scheduler.registrations.operations import register
 from scheduler.targets.models import Target
 from scheduler.targets.operations import seed_city_targets
@@ -146,7 +147,7 @@ def _create(spec: DemoEvent, org: Organization, year: int) -> Event:
     if spec.state in ("published", "cancelled"):
         events.publish_event(event)
     for i in range(spec.registrants):
-        register(event, name=f"参与者{i + 1}", phone=f"1380013{spec.n:02d}{i:02d}")
+        register(event, name=f"参与者{i + 1}", phone=f"1380013{spec.n:02d}{i:02d}", channels=["sms"], consent_version=NOTICE_VERSION)
     if spec.outcome:
         events.record_outcome(event, spec.outcome)
     if spec.state == "cancelled":

@@ -77,6 +77,8 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
             "RATELIMIT_STORAGE_URI": "memory://",
             "FEED_VERSION_TTL": 0,  # tests change data and read feeds at once
             "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",  # scrypt costs 0.1 s a user; tests make hundreds
+            # most tests register without a texted code; tests/test_verification.py turns it on
+            "REGISTRATION_VERIFY_PHONE": "off",
         }
     )
     with app.app_context():

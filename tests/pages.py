@@ -47,3 +47,19 @@ def session_token(client, path: str = "/login") -> str:
     """The CSRF token of ``client``'s session, read from the form on ``path``."""
     fresh_token()
     return csrf_token(client.get(path))
+
+
+def prove_number(client, phone: str) -> str:
+    """Make ``client``'s browser one that proved ``phone`` with a texted code (as ``/me`` does),
+    without going through a provider; returns the session token."""
+    from scheduler.extensions import db
+    from scheduler.privacy import verification
+    from scheduler.util.phone import normalize_phone
+
+    e164 = normalize_phone(phone)
+    row, code = verification.request_code(e164)
+    token = verification.open_session(verification.check_code(row.id, e164, code))
+    db.session.commit()
+    with client.session_transaction() as session:
+        session["person"] = token
+    return token

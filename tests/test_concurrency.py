@@ -6,6 +6,8 @@ database file of its own, with a thread per request as the embedded server runs 
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+
+from scheduler.privacy.notice import NOTICE_VERSION
 from sqlalchemy import delete, select
 from sqlalchemy.orm import scoped_session, sessionmaker
 
@@ -56,7 +58,7 @@ def _race(app, event_id: int) -> None:
         with app.app_context():
             try:
                 target = db.session.get(Event, event_id)
-                registration, _ = operations.register(target, name=f"p{n}", phone=f"1390013{n:04d}")
+                registration, _ = operations.register(target, name=f"p{n}", phone=f"1390013{n:04d}", channels=["sms"], consent_version=NOTICE_VERSION)
                 db.session.commit()
                 return registration.status
             except APIError as exc:

@@ -29,6 +29,9 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
+
+from scheduler.privacy.notice import NOTICE_VERSION
+from tests.pages import prove_number
 import recurring_ical_events
 import vobject
 from flask.testing import FlaskClient
@@ -403,16 +406,16 @@ def test_personal_feed_marks_waitlisted_event_tentative(client, org, read):
     """Registering gives the personal feed's URL; a seat is CONFIRMED, the waitlist TENTATIVE."""
     seated = create_event(org, publish=True, title="有座位的活动", capacity=10)
     full = create_event(org, publish=True, title="已满员的活动", capacity=1)
-    someone_else = client.post(f"/api/v1/events/{full.id}/registrations", json={"name": "李四", "phone": "13900139000"})
+    someone_else = client.post(f"/api/v1/events/{full.id}/registrations", json={"name": "李四", "phone": "13900139000", "consent": NOTICE_VERSION})
     assert someone_else.status_code == 201 and someone_else.json["status"] == "registered"
 
-    first = client.post(f"/api/v1/events/{seated.id}/registrations", json={"name": "张三", "phone": "13800138000"})
-    second = client.post(f"/api/v1/events/{full.id}/registrations", json={"name": "张三", "phone": "13800138000"})
+    first = client.post(f"/api/v1/events/{seated.id}/registrations", json={"name": "张三", "phone": "13800138000", "consent": NOTICE_VERSION})
+    second = client.post(f"/api/v1/events/{full.id}/registrations", json={"name": "张三", "phone": "13800138000", "consent": NOTICE_VERSION})
     assert (first.status_code, second.status_code) == (201, 201)
     assert (first.json["status"], second.json["status"]) == ("registered", "waitlisted")
-    url = second.json["calendar"]["url"]
-    assert url == first.json["calendar"]["url"]
-    assert url.startswith("http://scheduler.test/calendars/personal/") and url.endswith(".ics")
+    assert second.json["calendar"]["url"] != first.json["calendar"]["url"]  # each registration has its own
+    prove_number(client, "13800138000")  # the proved number's calendar holds all of them
+    url = re.search(r'href="(http://scheduler\.test/calendars/personal/pp_[^"]+\.ics)"', client.get("/me").get_data(as_text=True))[1]
 
     parsed = read(feed(client, urlsplit(url).path))
     assert sorted(e.uid for e in parsed.events) == sorted([seated.uid, full.uid])

@@ -1,7 +1,11 @@
 """Calendar feeds over HTTP: what shows, validators and 304s, determinism, personal links."""
 import datetime as dt
+import re
 
 import pytest
+
+from scheduler.privacy.notice import NOTICE_VERSION
+from tests.pages import prove_number
 from icalendar import Calendar
 from werkzeug.http import http_date, parse_date
 
@@ -204,21 +208,33 @@ class TestDeterminism:
         assert changed and all(line.startswith((b"DTSTART", b"DTEND", b"DTSTAMP", b"SEQUENCE", b"LAST-MODIFIED")) for line in changed)
 
 
+def person_calendar_path(client, phone: str) -> str:
+    """The calendar of every registration of ``phone``, as ``/me`` shows it once the number is proved."""
+    prove_number(client, phone)
+    page = client.get("/me").get_data(as_text=True)
+    return re.search(r'href="http://scheduler\.test(/calendars/personal/pp_[^"]+\.ics)"', page)[1]
+
+
 class TestPersonal:
-    def test_personal_calendar_with_waitlist_revoke_and_reissue(self, client, orgs):
+    def test_registration_calendar_with_waitlist_revoke_and_reissue(self, client, orgs):
         seat = create_event(orgs["xinhui"], publish=True, title="有座位")
         full = create_event(orgs["xinhui"], publish=True, title="已满", capacity=1)
         create_event(orgs["xinhui"], publish=True, title="没报名")
-        client.post(f"/api/v1/events/{full.id}/registrations", json={"name": "甲", "phone": "13900139000"})
-        first = client.post(f"/api/v1/events/{seat.id}/registrations", json={"name": "张三", "phone": "13800138000"}).json
-        client.post(f"/api/v1/events/{full.id}/registrations", json={"name": "张三", "phone": "13800138000"})
+        client.post(f"/api/v1/events/{full.id}/registrations", json={"name": "甲", "phone": "13900139000", "consent": NOTICE_VERSION})
+        first = client.post(f"/api/v1/events/{seat.id}/registrations", json={"name": "张三", "phone": "13800138000", "consent": NOTICE_VERSION}).json
+        second = client.post(f"/api/v1/events/{full.id}/registrations", json={"name": "张三", "phone": "13800138000", "consent": NOTICE_VERSION}).json
         url = first["calendar"]["url"]
+        assert second["calendar"]["url"] != url  # a link belongs to one registration
         token = url.rsplit("/", 1)[1].removesuffix(".ics")
         assert len(token) - 3 >= 22  # at least 128 random bits after the prefix
         path = url.removeprefix("http://scheduler.test")
         response = client.get(path)
         assert response.headers["Cache-Control"].startswith("private")
-        shown = {str(e["summary"]): str(e["status"]) for e in Calendar.from_ical(response.data).walk("VEVENT")}
+        assert {str(e["summary"]): str(e["status"]) for e in Calendar.from_ical(response.data).walk("VEVENT")} == {"有座位": "CONFIRMED"}
+        waiting = client.get(second["calendar"]["url"].removeprefix("http://scheduler.test"))
+        assert {str(e["summary"]): str(e["status"]) for e in Calendar.from_ical(waiting.data).walk("VEVENT")} == {"已满": "TENTATIVE"}
+        # the proved number's own calendar holds both
+        shown = {str(e["summary"]): str(e["status"]) for e in Calendar.from_ical(client.get(person_calendar_path(client, "13800138000")).data).walk("VEVENT")}
         assert shown == {"有座位": "CONFIRMED", "已满": "TENTATIVE"}
 
         reg_token = first["token"]
@@ -231,15 +247,17 @@ class TestPersonal:
         assert client.get(new_url.removeprefix("http://scheduler.test")).status_code == 200
         assert client.get(path).status_code == 404
 
-    def test_cancelled_registration_leaves_the_personal_calendar(self, client, orgs):
+    def test_a_cancelled_registrations_links_stop_working(self, client, orgs):
         event = create_event(orgs["xinhui"], publish=True, title="报名后取消")
-        created = client.post(f"/api/v1/events/{event.id}/registrations", json={"name": "李四", "phone": "13700137000"}).json
+        created = client.post(f"/api/v1/events/{event.id}/registrations", json={"name": "李四", "phone": "13700137000", "consent": NOTICE_VERSION}).json
         path = created["calendar"]["url"].removeprefix("http://scheduler.test")
-        etag = client.get(path).headers["ETag"]
+        assert client.get(path).status_code == 200
+        person = person_calendar_path(client, "13700137000")
         client.delete(f"/api/v1/registrations/{created['token']}")
-        response = client.get(path, headers={"If-None-Match": etag})
-        assert response.status_code == 200
-        assert Calendar.from_ical(response.data).walk("VEVENT") == []
+        assert client.get(path).status_code == 404
+        for method in ("get", "post", "delete"):  # the cancelled token neither reads nor re-issues nor revokes
+            assert getattr(client, method)(f"/api/v1/registrations/{created['token']}/calendar").status_code == 404
+        assert Calendar.from_ical(client.get(person).data).walk("VEVENT") == []  # the person's calendar drops it
 
 
 def test_calendar_list(client, orgs):

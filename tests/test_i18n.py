@@ -5,6 +5,8 @@ import datetime as dt
 import re
 
 import pytest
+
+from scheduler.privacy.notice import NOTICE_VERSION
 from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
@@ -157,7 +159,7 @@ def test_event_page_dates_are_in_the_events_time_zone(client, orgs):
 
 def test_flash_messages_are_translated(client, ctx):
     org = create_org("xinhui", county="xinhui")
-    registration, _ = register(create_event(org, publish=True), name="张三", phone="13800138000", channels=["sms"])
+    registration, _ = register(create_event(org, publish=True), name="张三", phone="13800138000", channels=["sms"], consent_version=NOTICE_VERSION)
     db.session.commit()
     code = manage_code(registration.id)
     html = page(client.get(f"/m/{code}?lang=en"))

@@ -10,6 +10,8 @@ import re
 
 import pytest
 
+from scheduler.privacy.notice import NOTICE_VERSION
+
 from scheduler.auth.models import Role
 from scheduler.channels.models import WebhookEndpoint
 from scheduler.extensions import db
@@ -44,9 +46,9 @@ def city(ctx, clock):
     3-days-before reminders become deliveries."""
     orgs = create_city()
     tour = create_event(orgs["xinhui"], publish=True, capacity=5, title="新会研学")
-    register(tour, name="张三", phone="13800138000")
+    register(tour, name="张三", phone="13800138000", channels=["sms"], consent_version=NOTICE_VERSION)
     other = create_event(orgs["kaiping"], publish=True, capacity=5, title="开平研学")
-    register(other, name="李四", phone="13900139000")
+    register(other, name="李四", phone="13900139000", channels=["sms"], consent_version=NOTICE_VERSION)
     endpoint = WebhookEndpoint(org_id=orgs["xinhui"].id, url=URL, secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
                                kinds=[], org_ids=[orgs["xinhui"].id], types=["reminder.due"])
     db.session.add(endpoint)

@@ -6,6 +6,8 @@ import datetime as dt
 import re
 
 import pytest
+
+from scheduler.privacy.notice import NOTICE_VERSION
 from sqlalchemy import func, select
 
 from scheduler.auth.models import Role
@@ -77,7 +79,7 @@ def test_table_shows_the_users_organizations_drafts_included_with_filters(client
     theirs = create_event(city["kaiping"], title="开平草稿")
     create_event(city["kaiping"], publish=True, title="开平研学")
     for n in range(3):
-        register(ours, name="陈小明", phone=f"1380013800{n}")
+        register(ours, name="陈小明", phone=f"1380013800{n}", channels=["sms"], consent_version=NOTICE_VERSION)
     db.session.commit()
     signed_in(client, "editor", city["xinhui"])
     page = html(client.get("/organizer/events"))
@@ -338,7 +340,7 @@ def test_preview_of_a_contest_has_the_deadline_reminders(client, city, clock):
 def test_editing_a_published_event_tells_partners_and_participants(client, city):
     event = create_event(city["xinhui"], publish=True, capacity=10)
     db.session.add(WebhookEndpoint(org_id=city["xinhui"].id, url="https://partner.example/hook", secret="whsec_x"))
-    register(event, name="陈小明", phone="13800138000")
+    register(event, name="陈小明", phone="13800138000", channels=["sms"], consent_version=NOTICE_VERSION)
     db.session.commit()
     signed_in(client, "editor", city["xinhui"])
     path = f"/organizer/events/{event.id}/edit"
@@ -376,10 +378,10 @@ def test_a_cancelled_event_is_not_edited(client, city):
 
 def test_cancel_confirmation_counts_who_is_told_and_cancelling_tells_them(client, city):
     event = create_event(city["xinhui"], publish=True, capacity=3, title="新会研学")
-    seated, _ = register(event, name="甲", phone="13800138001")
-    stopped, _ = register(event, name="乙", phone="13800138002")
-    register(event, name="丙", phone="13800138003", channels=[])
-    waiting, _ = register(event, name="丁", phone="13800138004")
+    seated, _ = register(event, name="甲", phone="13800138001", channels=["sms"], consent_version=NOTICE_VERSION)
+    stopped, _ = register(event, name="乙", phone="13800138002", channels=["sms"], consent_version=NOTICE_VERSION)
+    register(event, name="丙", phone="13800138003", channels=[], consent_version=NOTICE_VERSION)
+    waiting, _ = register(event, name="丁", phone="13800138004", channels=["sms"], consent_version=NOTICE_VERSION)
     record_choice("+8613800138002", True, "reply", "TD")
     hooks = [
         WebhookEndpoint(org_id=city["xinhui"].id, url="https://a.example/hook", secret="whsec_a"),

@@ -6,6 +6,8 @@ import datetime as dt
 import re
 
 import pytest
+
+from scheduler.privacy.notice import NOTICE_VERSION
 from flask import g
 
 from scheduler.extensions import db
@@ -29,7 +31,7 @@ def csrf(client, path: str) -> str:
 
 def register(client, event, phone: str, name: str = "陈小明", channels=("sms",), **extra):
     token = csrf(client, "/registrations/cancel")  # the session's token (the event page may show no form)
-    data = {"csrf_token": token, "name": name, "phone": phone, "email": "", "channels": list(channels), **extra}
+    data = {"csrf_token": token, "name": name, "phone": phone, "channels": list(channels), "consent": NOTICE_VERSION, **extra}
     return client.post(f"/events/{event.id}/register", data=data)
 
 
@@ -158,10 +160,12 @@ def test_bad_input_is_shown_next_to_the_fields(client, city):
     assert 'value="王五"' in page and 'value="12345"' in page  # what was typed stays
     page = html(register(client, event, "13800138001", name="  "), 422)
     assert 'id="name-error"' in page and "请填写姓名" in page
-    page = html(register(client, event, "13800138001", channels=("sms", "email")), 422)
-    assert 'id="email-error"' in page and "如需邮件提醒，请填写电子邮箱。" in page
-    page = html(register(client, event, "13800138001", channels=("email",), email="not-an-address", lang="en"), 422)
-    assert 'id="email-error"' in page
+    page = html(register(client, event, "13800138001", consent=""), 422)
+    assert 'id="consent-error"' in page and "报名前请阅读并同意隐私声明。" in page
+    assert 'value="13800138001"' in page and 'name="consent" value="2026-12" aria-invalid="true"' in page  # not ticked
+    page = html(register(client, event, "13800138001", consent="2020-01"), 422)
+    assert "隐私声明已更新，请重新阅读并同意。" in page
+    assert "email" not in html(client.get(f"/events/{event.id}"))  # no e-mail address is asked for
     english = client.post(f"/events/{event.id}/register?lang=en", data={
         "csrf_token": csrf(client, f"/events/{event.id}"), "name": "Wang", "phone": "abc", "channels": ["sms"]})
     assert "Give a mobile number such as 13800138000." in html(english, 422)
@@ -172,7 +176,8 @@ def test_conflicts_are_explained(client, city):
     event = create_event(city["xinhui"], publish=True)
     register(client, event, "13800138001")
     page = html(register(client, event, "138 0013 8001"), 409)
-    assert "该手机号码已报名本活动" in page
+    # an unproved number: the page does not say whether it is registered
+    assert "未能完成报名" in page and "已报名本活动" not in page
 
 
 def test_registration_needs_the_csrf_token(client, city):

@@ -10,6 +10,8 @@ import re
 from urllib.parse import unquote
 
 import pytest
+
+from scheduler.privacy.notice import NOTICE_VERSION
 from flask import g
 
 from scheduler.api.errors import Conflict
@@ -34,11 +36,12 @@ def tour(city):
     return create_event(city["xinhui"], publish=True, capacity=2, title="走进中微子实验室")
 
 
-def enrol(event, clock, *names: str, channels=("sms",), email=None) -> dict[str, tuple[Registration, str]]:
+def enrol(event, clock, *names: str, channels=("sms",)) -> dict[str, tuple[Registration, str]]:
     """Register ``names`` one minute apart (phones 13800138001, …); ``{name: (registration, token)}``."""
     made = {}
     for number, name in enumerate(names, start=1):
-        made[name] = operations.register(event, name=name, phone=f"1380013800{number}", email=email, channels=list(channels))
+        made[name] = operations.register(event, name=name, phone=f"1380013800{number}", channels=list(channels),
+                                         consent_version=NOTICE_VERSION)
         clock.advance(minutes=1)
     db.session.commit()
     return made
@@ -169,7 +172,7 @@ def test_waitlist_in_order_with_positions(client, city, clock):
     people = enrol(event, clock, "一号", "二号", "三号", "四号")
     # two more registering at the very same moment: the earlier id is ahead, as promotion goes
     clock.advance(minutes=5)
-    same = [operations.register(event, name=name, phone=phone)[0] 
+    same = [operations.register(event, name=name, phone=phone, channels=["sms"], consent_version=NOTICE_VERSION)[0] 
             for name, phone in (("五号", "13900139005"), ("六号", "13900139006"))]
     db.session.commit()
     signed_in(client, "editor", city["xinhui"])
@@ -346,7 +349,7 @@ def test_registering_again_after_cancelling_starts_afresh(ctx, city, tour, clock
     clock.set(EVENT_MORNING)
     operations.check_in(registration)
     operations.cancel_registration(registration)
-    again, _ = operations.register(tour, name="陈小明", phone="13800138001")  # 08:30: open until the 09:00 start
+    again, _ = operations.register(tour, name="陈小明", phone="13800138001", channels=["sms"], consent_version=NOTICE_VERSION)  # 08:30: open until the 09:00 start
     assert again.id == registration.id and again.status == "registered" and again.checked_in_at is None
     assert not operations.was_promoted(again)
 
@@ -360,8 +363,7 @@ def read_csv(response) -> list[list[str]]:
 
 
 def test_csv_for_an_editor(client, city, tour, clock):
-    people = enrol(tour, clock, "陈小明", '=HYPERLINK("http://evil.example","点我")', "王芳", "@SUM(1+1)",
-                   channels=("sms", "email"), email="-x@example.org")
+    people = enrol(tour, clock, "陈小明", '=HYPERLINK("http://evil.example","点我")', "王芳", "@SUM(1+1)")
     clock.advance(hours=1)
     operations.cancel_registration(people["陈小明"][0])
     db.session.commit()
@@ -377,7 +379,7 @@ def test_csv_for_an_editor(client, city, tour, clock):
     assert disposition.isascii()
     assert unquote(disposition.split("UTF-8''", 1)[1]) == "走进中微子实验室 - 报名名单.csv"
     rows = read_csv(response)
-    assert rows[0] == ["状态", "候补位次", "姓名", "手机号码", "邮箱", "提醒方式", "报名时间", "获得名额时间", "签到时间", "取消时间"]
+    assert rows[0] == ["状态", "候补位次", "姓名", "手机号码", "提醒方式", "报名时间", "获得名额时间", "签到时间", "取消时间"]
     assert [row[:4] for row in rows[1:]] == [
         ["已获名额", "", "'=HYPERLINK(\"http://evil.example\",\"点我\")", "13800138002"],
         ["已获名额", "", "王芳", "13800138003"],  # promoted when 陈小明 cancelled
@@ -385,13 +387,13 @@ def test_csv_for_an_editor(client, city, tour, clock):
         ["已取消", "", "陈小明", "13800138001"],
     ]
     wang = rows[2]
-    assert wang[4] == "'-x@example.org" and wang[5] == "短信、邮箱"
-    assert wang[6:] == ["2024-06-15T10:02:00+08:00", "2024-06-15T11:04:00+08:00", "2024-06-22T08:30:00+08:00", ""]
-    assert rows[4][9] == "2024-06-15T11:04:00+08:00"
+    assert wang[4] == "短信"
+    assert wang[5:] == ["2024-06-15T10:02:00+08:00", "2024-06-15T11:04:00+08:00", "2024-06-22T08:30:00+08:00", ""]
+    assert rows[4][8] == "2024-06-15T11:04:00+08:00"
     english = read_csv(client.get(url(tour) + ".csv?lang=en"))
-    assert english[0] == ["Status", "Waitlist position", "Name", "Phone", "E-mail", "Reminders by",
+    assert english[0] == ["Status", "Waitlist position", "Name", "Phone", "Reminders by",
                           "Registered at", "Seated at", "Checked in at", "Cancelled at"]
-    assert english[1][0] == "Seated" and english[3][0] == "Waitlisted" and english[2][5] == "Text message, E-mail"
+    assert english[1][0] == "Seated" and english[3][0] == "Waitlisted" and english[2][4] == "Text message"
 
 
 def test_csv_filename_of_an_awkward_title(client, city, clock):

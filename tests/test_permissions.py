@@ -1,6 +1,8 @@
 """Who may do what: 401 without a token, 403 outside one's organization, viewers read only."""
 import pytest
 
+from scheduler.privacy.notice import NOTICE_VERSION
+
 from scheduler.auth.operations import revoke_token, create_token
 from scheduler.extensions import db
 from tests.factories import auth, create_event, create_org, create_user, event_body
@@ -107,7 +109,7 @@ def test_drafts_visible_only_to_members(client, tree):
 
 def test_viewers_see_masked_phones(client, tree):
     event = create_event(tree["xinhui"], publish=True)
-    client.post(f"/api/v1/events/{event.id}/registrations", json={"name": "张三", "phone": "13800138000"})
+    client.post(f"/api/v1/events/{event.id}/registrations", json={"name": "张三", "phone": "13800138000", "consent": NOTICE_VERSION})
     viewer = auth(create_user("viewer", tree["xinhui"]))
     editor = auth(create_user("editor", tree["xinhui"]))
     assert client.get(f"/api/v1/events/{event.id}/registrations", headers=viewer).json["items"][0]["phone"] == "+86 138****8000"

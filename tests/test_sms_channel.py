@@ -12,11 +12,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
+from scheduler.privacy.notice import NOTICE_VERSION
 from sqlalchemy import func, select
 
 from scheduler.alerts.models import Alert
 from scheduler.channels.sms.links import manage_code, manage_url
 from scheduler.channels.sms.models import SmsChoice, SmsDailyCount
+from scheduler.util.phone import phone_key
 from scheduler.channels.sms.templates import MAX_CHARS
 from scheduler.events import operations as ops
 from scheduler.extensions import db
@@ -27,7 +30,7 @@ from scheduler.reminders.dispatch import dispatch_due
 from scheduler.reminders.models import Delivery
 from scheduler.reminders.sender import run_once
 from scheduler.util import http
-from tests.pages import csrf_token
+from tests.pages import csrf_token, prove_number
 from tests.factories import CST, auth, create_event, create_org, create_user
 from tests.fake_sms import FakeGateway
 from tests import outbox
@@ -111,7 +114,7 @@ def texts(fake: FakeGateway) -> list[tuple[str, str]]:
 
 
 def signup(event, phone: str = PHONE, name: str = "张三") -> Registration:
-    registration, _ = register(event, name=name, phone=phone)
+    registration, _ = register(event, name=name, phone=phone, channels=["sms"], consent_version=NOTICE_VERSION)
     db.session.commit()
     return registration
 
@@ -264,7 +267,7 @@ def choose(client, code: str, action: str):
 def choices(phone: str = E164) -> list[tuple[bool, str, str]]:
     db.session.expire_all()
     return [(c.opted_out, c.source, c.detail) for c in db.session.scalars(
-        select(SmsChoice).where(SmsChoice.phone == phone).order_by(SmsChoice.created_at, SmsChoice.id))]
+        select(SmsChoice).where(SmsChoice.phone_hash == phone_key(phone)).order_by(SmsChoice.created_at, SmsChoice.id))]
 
 
 def test_the_page_shows_the_masked_number_and_stops_texts_for_one_event(org, gateway, client, clock):
@@ -295,16 +298,23 @@ def test_stop_all_stops_every_text_to_the_number_and_resume_all_restores_them(or
     third = create_event(org, publish=True, reminders=["P1D"], starts_at=at(6, 24), ends_at=at(6, 24, 12))
     registrations = [signup(first), signup(second), signup(third)]
     code = manage_code(registrations[0].id)
+    # the link opens one registration: changing every text of the number needs the number proved
+    assert 'value="stop_all"' not in client.get(f"/m/{code}").get_data(as_text=True)
+    assert choose(client, code, "stop_all").status_code == 403
+    assert choices() == []
+    prove_number(client, PHONE)
     assert choose(client, code, "stop_all").status_code == 302
-    assert choices() == [(True, "link", f"/m/{code}")]
+    assert choices() == [(True, "link", f"/m/{code[:8]}")]
     assert "resume_all" in client.get(f"/m/{manage_code(registrations[1].id)}").get_data(as_text=True)  # every page of the number
     assert tick(clock, at(6, 21)) == 0
     stopped = only(registration_id=registrations[0].id)
     assert (stopped.status, stopped.last_error) == ("cancelled", "The number asked for no more texts.")
     assert gateway.requests == []
     clock.set(at(6, 21, 12))
+    assert choose(client, code, "resume_all").status_code == 403  # the proof lasts 30 minutes
+    prove_number(client, PHONE)
     assert choose(client, code, "resume_all").status_code == 302
-    assert choices() == [(True, "link", f"/m/{code}"), (False, "link", f"/m/{code}")]
+    assert choices() == [(True, "link", f"/m/{code[:8]}"), (False, "link", f"/m/{code[:8]}")]
     assert 'value="stop_all"' in client.get(f"/m/{code}").get_data(as_text=True)
     assert tick(clock, at(6, 22)) == 1
     assert texts(gateway) == [(E164, reminder_text(second, registrations[1], "6月23日 09:00"))]
@@ -517,7 +527,7 @@ def test_250_reminders_go_in_three_requests(app, org, gateway, clock):
     event = create_event(org, publish=True, reminders=["P1D"])
     people = []
     for n in range(250):
-        registration, _ = register(event, name=f"参加者{n}", phone=f"1380000{n:04d}")
+        registration, _ = register(event, name=f"参加者{n}", phone=f"1380000{n:04d}", channels=["sms"], consent_version=NOTICE_VERSION)
         people.append(registration)
     db.session.commit()
     assert tick(clock, at(6, 21)) == 250

@@ -4,6 +4,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+
+from scheduler.privacy.notice import NOTICE_VERSION
 from sqlalchemy import select
 
 from scheduler.channels.sms.rules import is_mainland_mobile, next_morning, send_time
@@ -64,7 +66,7 @@ def test_a_long_text_is_shortened_on_a_field_not_mid_wording():
 
 def test_a_text_due_at_night_is_dispatched_the_evening_before(ctx, clock):
     event = create_event(create_org("wyu"), publish=True, starts_at=at(22, 8, 30), ends_at=at(22, 12), reminders=["PT10H"])
-    register(event, name="张三", phone="13800138000")
+    register(event, name="张三", phone="13800138000", channels=["sms"], consent_version=NOTICE_VERSION)
     db.session.commit()
     reminder = db.session.scalar(select(Reminder).where(Reminder.event_id == event.id))
     assert (reminder.scheduled_at, reminder.dispatch_at) == (at(21, 22, 30), at(21, 20, 59))

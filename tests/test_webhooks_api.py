@@ -4,6 +4,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+
+from scheduler.privacy.notice import NOTICE_VERSION
 from sqlalchemy import select
 
 from scheduler.alerts.operations import raise_alert
@@ -128,7 +130,7 @@ def test_a_ping_is_queued_and_shows_in_the_log(client, city):
 def _sent_reminder(city):
     """A published study tour (22 June 09:00) with one registrant and one endpoint for its reminders."""
     event = create_event(city["xinhui"], publish=True, capacity=5)
-    register(event, name="张三", phone="13800138000")
+    register(event, name="张三", phone="13800138000", channels=["sms"], consent_version=NOTICE_VERSION)
     endpoint = WebhookEndpoint(org_id=city["xinhui"].id, url=URL, secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
                                kinds=[], org_ids=[], types=["reminder.due"])
     db.session.add(endpoint)

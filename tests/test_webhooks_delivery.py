@@ -12,6 +12,8 @@ import email.utils
 import os
 
 import pytest
+
+from scheduler.privacy.notice import NOTICE_VERSION
 import requests
 from sqlalchemy import select
 
@@ -245,8 +247,8 @@ def test_each_occurrence_of_a_series_gets_its_own_reminder(org, receiver, clock)
 def test_seated_registrants_get_an_sms_waitlisted_ones_do_not(org, clock):
     sms_console.OUTBOX.clear()
     event = create_event(org, publish=True, capacity=1, reminders=["P1D"])
-    seated, _ = register(event, name="张三", phone="13800138000")
-    waiting, _ = register(event, name="李四", phone="13900139000")
+    seated, _ = register(event, name="张三", phone="13800138000", channels=["sms"], consent_version=NOTICE_VERSION)
+    waiting, _ = register(event, name="李四", phone="13900139000", channels=["sms"], consent_version=NOTICE_VERSION)
     db.session.commit()
     assert (seated.status, waiting.status) == ("registered", "waitlisted")
     assert tick(clock, at(6, 21)) == 1
@@ -519,7 +521,7 @@ def test_a_rotated_secret_is_signed_with_too_for_24_hours(org, receiver, clock):
 def test_a_doubled_dispatcher_adds_no_second_delivery(org, receiver, clock):
     make_endpoint(org, receiver)
     event = create_event(org, publish=True, reminders=["P1D"])
-    register(event, name="张三", phone="13800138000")
+    register(event, name="张三", phone="13800138000", channels=["sms"], consent_version=NOTICE_VERSION)
     db.session.commit()
     clock.set(at(6, 21))
     assert dispatch_due() == 1
@@ -585,7 +587,7 @@ def test_a_claim_released_unsent_is_not_counted_as_an_attempt(org, receiver, clo
 def test_a_lost_sms_claim_is_not_sent_again_blindly(org, clock):
     sms_console.OUTBOX.clear()
     event = create_event(org, publish=True, reminders=["P1D"])
-    register(event, name="张三", phone="13800138000")
+    register(event, name="张三", phone="13800138000", channels=["sms"], consent_version=NOTICE_VERSION)
     db.session.commit()
     clock.set(at(6, 21))
     dispatch_due()

@@ -94,6 +94,8 @@ def init_app(app: Flask) -> None:
     from scheduler.feeds import api as _feeds  # noqa: F401
     from scheduler.feeds import import_api as _imports  # noqa: F401
     from scheduler.orgs import api as _orgs  # noqa: F401
+    from scheduler.privacy import participant_api as _privacy  # noqa: F401
+    from scheduler.privacy import erasure_api as _erasure  # noqa: F401
     from scheduler.registrations import api as _registrations  # noqa: F401
     from scheduler.reminders import api as _deliveries  # noqa: F401
     from scheduler.targets import api as _targets  # noqa: F401

@@ -50,6 +50,11 @@ class UnsupportedMediaType(APIError):
     message = "Send a JSON body with 'Content-Type: application/json'."
 
 
+class TooManyRequests(APIError):
+    status, code = 429, "too_many_requests"
+    message = "Too many requests: try again later."
+
+
 class Invalid(APIError):
     status, code = 422, "invalid"
     message = "Some fields are invalid."

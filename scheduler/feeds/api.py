@@ -11,7 +11,7 @@ from scheduler.feeds import personal, scopes
 from scheduler.feeds.links import CalendarLinks, subscribe_links
 from scheduler.feeds.views import feed_url
 from scheduler.registrations.models import Registration
-from scheduler.registrations.operations import get_by_token
+from scheduler.registrations.operations import get_active
 from scheduler.util.urls import absolute_url
 
 
@@ -30,22 +30,27 @@ class CalendarList(Out):
 
 
 class PersonalCalendarOut(Out):
-    """The participant's personal calendar (``null`` links once revoked)."""
+    """A registration's own calendar (``null`` links once revoked)."""
 
     registration_id: int
     links: CalendarLinks | None
 
 
-def personal_links(phone: str) -> CalendarLinks | None:
-    """The subscribe links of the participant's personal calendar, or ``None`` if revoked."""
-    token = personal.ensure_token(phone)
-    if token is None:
-        return None
-    return subscribe_links(absolute_url("feeds.personal", token=token))
+def registration_links(registration: Registration) -> CalendarLinks | None:
+    """The subscribe links of a registration's own calendar, or ``None`` (revoked, cancelled)."""
+    token = personal.registration_token(registration)
+    return subscribe_links(absolute_url("feeds.personal", token=token)) if token else None
+
+
+def person_links(phone_hash: str) -> CalendarLinks | None:
+    """The subscribe links of a proved number's calendar (every registration), or ``None`` if revoked."""
+    token = personal.person_token(phone_hash)
+    return subscribe_links(absolute_url("feeds.personal", token=token)) if token else None
 
 
 def _registration(token: str) -> Registration:
-    registration = get_by_token(token)
+    """The registration while active: a cancelled or erased one's token opens no calendar."""
+    registration = get_active(token)
     if registration is None:
         raise NotFound("No such registration.")
     return registration
@@ -61,28 +66,26 @@ def list_calendars() -> CalendarList:
     return CalendarList(items=items)
 
 
-@endpoint(bp, "/registrations/<token>/calendar", summary="The personal calendar link", tag="calendars", response=PersonalCalendarOut, auth="none")
+@endpoint(bp, "/registrations/<token>/calendar", summary="The registration's calendar link", tag="calendars", response=PersonalCalendarOut, auth="none")
 def get_personal_calendar(token: str) -> PersonalCalendarOut:
-    """By the registration's private token: the link to every event the participant registered for."""
+    """By the registration's private token: the link to this registration's event (404 once cancelled)."""
     registration = _registration(token)
-    links = personal_links(registration.phone)
-    db.session.commit()
-    return PersonalCalendarOut(registration_id=registration.id, links=links)
+    return PersonalCalendarOut(registration_id=registration.id, links=registration_links(registration))
 
 
-@endpoint(bp, "/registrations/<token>/calendar", "POST", summary="Issue a new personal calendar link", tag="calendars", response=PersonalCalendarOut, auth="none")
+@endpoint(bp, "/registrations/<token>/calendar", "POST", summary="Issue a new calendar link", tag="calendars", response=PersonalCalendarOut, auth="none")
 def reissue_personal_calendar(token: str) -> PersonalCalendarOut:
     """The old link stops working at once (for a link that was shared by mistake)."""
     registration = _registration(token)
-    personal.reissue_token(registration.phone)
-    links = personal_links(registration.phone)
+    personal.issue_for_registration(registration)
+    links = registration_links(registration)
     db.session.commit()
     return PersonalCalendarOut(registration_id=registration.id, links=links)
 
 
-@endpoint(bp, "/registrations/<token>/calendar", "DELETE", summary="Revoke the personal calendar link", tag="calendars", auth="none")
+@endpoint(bp, "/registrations/<token>/calendar", "DELETE", summary="Revoke the calendar link", tag="calendars", auth="none")
 def revoke_personal_calendar(token: str) -> None:
     """The link stops working; a new one can be issued later."""
     registration = _registration(token)
-    personal.revoke_token(registration.phone)
+    personal.revoke_for_registration(registration)
     db.session.commit()

@@ -12,16 +12,19 @@ from scheduler.util.types import UTCDateTime
 
 
 class PersonalCalendar(db.Model):
-    """One per phone number. The link's token is derived (HMAC of the phone and
-    ``version`` under the secret key), so it can be shown again to the participant
-    from any of their registrations; only its SHA-256 is stored, for lookup.
-    Revoking clears the hash; re-issuing raises ``version`` (the old link dies).
+    """A verified person's calendar of everything they registered for: one per number, known by
+    the number's keyed hash (never the number). Only someone who proved the number (a code sent
+    to it) is shown the link. The token is derived (HMAC of the hash and ``version`` under the
+    secret key), so it can be shown again; only its SHA-256 is stored, for lookup. Revoking
+    clears the hash; re-issuing raises ``version`` (the old link dies). A registration's own
+    calendar lives on the registration (``calendar_token_hash``).
     """
 
     __tablename__ = "personal_calendars"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    phone: Mapped[str] = mapped_column(String(20), unique=True)
+    #: :func:`scheduler.util.phone.phone_key` of the number.
+    phone_hash: Mapped[str] = mapped_column(String(64), unique=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
     token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=now)

@@ -31,8 +31,10 @@ class Scope:
     name_en: str
     kinds: frozenset[str] | None = None
     org_ids: frozenset[int] | None = None
-    #: Personal calendars: the participant's phone number (E.164).
-    phone: str | None = None
+    #: A verified person's calendar: the keyed hash of their number.
+    phone_hash: str | None = None
+    #: A registration's own calendar.
+    registration_id: int | None = None
     event_id: int | None = None
 
     def conditions(self, at: dt.datetime) -> list[ColumnElement[bool]]:
@@ -52,20 +54,28 @@ class Scope:
             conditions.append(Event.org_id.in_(sorted(self.org_ids)))
         if self.event_id is not None:
             conditions.append(Event.id == self.event_id)
-        if self.phone is not None:
+        if self.personal:
             conditions.append(Event.id.in_(select(Registration.event_id).where(*self.registration_conditions())))
         return conditions
 
     def registration_conditions(self) -> list[ColumnElement[bool]]:
         """The participant's registrations that put an event in a personal calendar."""
-        return [
-            Registration.phone == self.phone,
-            Registration.status.in_((RegistrationStatus.REGISTERED.value, RegistrationStatus.WAITLISTED.value)),
-        ]
+        return [self.mine(), Registration.status.in_((RegistrationStatus.REGISTERED.value, RegistrationStatus.WAITLISTED.value))]
+
+    @property
+    def personal(self) -> bool:
+        """Whether this is a person's or a registration's own calendar."""
+        return self.phone_hash is not None or self.registration_id is not None
+
+    def mine(self) -> ColumnElement[bool]:
+        """The condition on :class:`Registration` naming a personal calendar's registrations."""
+        if self.registration_id is not None:
+            return Registration.id == self.registration_id
+        return Registration.phone_hash == self.phone_hash
 
     def removal_conditions(self) -> list[ColumnElement[bool]] | None:
         """Conditions on :class:`FeedRemoval` rows that concern this feed (``None``: none can)."""
-        if self.phone is not None or self.event_id is not None:
+        if self.personal or self.event_id is not None:
             return None  # a personal feed changes through registrations; a lone event has no removals
         conditions: list[ColumnElement[bool]] = []
         if self.kinds is not None:
@@ -127,9 +137,14 @@ def county_scope(county: str) -> Scope | None:
     return Scope(f"counties/{county}", f"{zh} 科普活动", f"{en} events", org_ids=frozenset(county_org_ids(county)))
 
 
-def personal_scope(phone: str) -> Scope:
-    """The events one participant registered for."""
-    return Scope(f"personal/{phone}", "我的科普活动", "My science events", phone=phone)
+def person_scope(phone_hash: str) -> Scope:
+    """The events a verified person registered for (every registration of their number)."""
+    return Scope(f"personal/{phone_hash}", "我的科普活动", "My science events", phone_hash=phone_hash)
+
+
+def registration_scope(registration_id: int) -> Scope:
+    """The event of one registration (while it holds a seat or waits for one)."""
+    return Scope(f"personal/r{registration_id}", "我的科普活动", "My science events", registration_id=registration_id)
 
 
 def event_scope(event_id: int) -> Scope:

@@ -155,8 +155,8 @@ def _change_moments(scope: Scope, at: dt.datetime) -> dict[str, dt.datetime | No
         expired = [Event.status == Status.CANCELLED.value, Event.cancelled_at < at - CANCELLED_VISIBLE, *scope.static_conditions()]
         columns["removed"] = select(func.max(FeedRemoval.removed_at)).where(*removals).scalar_subquery()
         columns["expired_cancellation"] = select(func.max(Event.cancelled_at)).where(*expired).scalar_subquery()
-    if scope.phone is not None:
-        mine = Registration.phone == scope.phone
+    if scope.personal:
+        mine = scope.mine()
         columns["registered"] = select(func.max(Registration.created_at)).where(mine).scalar_subquery()
         columns["seated"] = select(func.max(Registration.seated_at)).where(mine).scalar_subquery()
         columns["unregistered"] = select(func.max(Registration.cancelled_at)).where(mine).scalar_subquery()
@@ -180,10 +180,8 @@ _KEY_COLUMNS = (Event.id, Event.updated_at, Event.sequence, Event.status, Event.
 
 def _select(scope: Scope, at: dt.datetime, columns: tuple[Any, ...]) -> Select:
     stmt = select(*columns).join(Organization, Event.org_id == Organization.id).where(*scope.conditions(at))
-    if scope.phone is not None:
-        waitlisted = select(Registration.event_id).where(
-            Registration.phone == scope.phone, Registration.status == RegistrationStatus.WAITLISTED.value
-        )
+    if scope.personal:
+        waitlisted = select(Registration.event_id).where(scope.mine(), Registration.status == RegistrationStatus.WAITLISTED.value)
         stmt = stmt.add_columns(Event.id.in_(waitlisted).label("tentative"))
     return stmt.order_by(Event.starts_at, Event.id)
 
@@ -222,7 +220,7 @@ def feed_for(scope: Scope, alarms: tuple[dt.timedelta, ...] = ()) -> Feed:
     if cached is not None and cached.version == version and at < cached.valid_until:
         return cached.feed
     progress = None
-    if scope.phone is None and scope.event_id is None:
+    if not scope.personal and scope.event_id is None:
         progress = progress_note(at, matchmaking=scope.kinds == frozenset({Kind.MATCHMAKING.value}), version=version)
     moments = _change_moments(scope, at)
     valid_until = min(
@@ -264,7 +262,7 @@ def _build(scope: Scope, alarms: tuple[dt.timedelta, ...], at: dt.datetime, prog
             view = EventView(**{**values, "exdates": tuple(values["exdates"] or ())}, tentative=key[7])
             chunks[row.id] = render_event(view, Links(f"{base}/events/{row.id}", organizer), alarms)
             rendered.put(key, chunks[row.id])
-    description = "您报名的科普活动。Events you registered for." if scope.phone else (
+    description = "您报名的科普活动。Events you registered for." if scope.personal else (
         progress.text if progress and progress.text else "江门市科普与科技活动。Science & technology events in Jiangmen."
     )
     meta = CalendarMeta(f"{scope.name_zh} · {scope.name_en}", description, config["TIMEZONE"])

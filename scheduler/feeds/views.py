@@ -11,7 +11,7 @@ from scheduler.events.queries import get_visible_event
 from scheduler.events.schemas import parse_offset
 from scheduler.feeds import scopes
 from scheduler.feeds.links import subscribe_links
-from scheduler.feeds.personal import phone_for_token
+from scheduler.feeds.personal import phone_hash_for_token, registration_for_token
 from scheduler.feeds.service import feed_for
 from scheduler.util.urls import absolute_url
 
@@ -88,9 +88,13 @@ def by_county(county: str) -> Response:
 
 @bp.get("/calendars/personal/<token>.ics")
 def personal(token: str) -> Response:
-    """The events one participant registered for; waitlisted ones are TENTATIVE."""
-    phone = phone_for_token(token)
-    return _serve(scopes.personal_scope(phone) if phone else None, personal=True)
+    """A registration's event, or every event a verified person registered for; waitlisted ones are
+    TENTATIVE. A revoked link, or a cancelled or erased registration's, is a 404."""
+    registration = registration_for_token(token)
+    if registration is not None:
+        return _serve(scopes.registration_scope(registration.id), personal=True)
+    phone_hash = phone_hash_for_token(token)
+    return _serve(scopes.person_scope(phone_hash) if phone_hash else None, personal=True)
 
 
 @bp.get("/events/<int:event_id>.ics")

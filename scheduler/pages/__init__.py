@@ -1,8 +1,12 @@
 """Server-rendered pages: the public ones, and the organizers' (login required)."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from flask import Flask, current_app, request
 from flask_babel import lazy_gettext
+from flask_login import current_user
 from werkzeug.wrappers import Response
 
 #: The organizers' menu: (endpoint, label, the endpoint prefixes it stands for). An entry shows
@@ -13,7 +17,10 @@ ORGANIZER_NAV = (
     ("organizer.import_page", lazy_gettext("Import"), ("organizer.import_page",)),
     ("pages.organizer_deliveries", lazy_gettext("Deliveries"), ("pages.organizer_deliver",)),
     ("pages.organizer_endpoints", lazy_gettext("Webhooks and robots"), ("pages.organizer_endpoint",)),
+    ("pages.organizer_erasure", lazy_gettext("Erasure requests"), ("pages.organizer_erasure",)),
 )
+#: Menu entries only some users may open: endpoint → whether the user may (set by the page's module).
+NAV_CHECKS: dict[str, Callable[[Any], bool]] = {}
 
 #: Every page: scripts and styles from this site only (no inline script), no framing, no sniffing.
 SECURITY_HEADERS = {
@@ -27,12 +34,17 @@ SECURITY_HEADERS = {
 }
 
 
+def _anyone(user: Any) -> bool:
+    return True
+
+
 def organizer_nav() -> list[tuple[str, str, bool]]:
     """The menu entries whose pages exist: (endpoint, label, whether it is the current section)."""
     here = request.endpoint or ""
     return [
         (endpoint, str(label), any(here.startswith(prefix) for prefix in prefixes))
-        for endpoint, label, prefixes in ORGANIZER_NAV if endpoint in current_app.view_functions
+        for endpoint, label, prefixes in ORGANIZER_NAV
+        if endpoint in current_app.view_functions and NAV_CHECKS.get(endpoint, _anyone)(current_user)
     ]
 
 
@@ -49,8 +61,10 @@ def init_app(app: Flask) -> None:
     from scheduler.pages import organizer_events as _organizer_events  # noqa: F401  (routes on views.bp)
     from scheduler.pages import organizer_deliveries as _deliveries  # noqa: F401  (routes on views.bp)
     from scheduler.pages import organizer_endpoints as _endpoints  # noqa: F401  (routes on views.bp)
+    from scheduler.pages import organizer_erasure as _erasure  # noqa: F401  (routes on views.bp)
     from scheduler.pages import organizer_registrations as _registrations  # noqa: F401  (routes on views.bp)
     from scheduler.pages import public as _public  # noqa: F401  (routes on views.bp)
+    from scheduler.pages import person as _person  # noqa: F401  (routes on views.bp)
     from scheduler.pages import reminders as _reminders  # noqa: F401  (routes on views.bp)
     from scheduler.pages import views
 

@@ -70,10 +70,12 @@ EVENT_STATUS_LABELS = {
     Status.CANCELLED.value: lazy_gettext("Cancelled"),
     Status.COMPLETED.value: lazy_gettext("Completed"),
 }
-CHANNEL_LABELS = {"sms": lazy_gettext("Text message"), "email": lazy_gettext("E-mail")}
+CHANNEL_LABELS = {"sms": lazy_gettext("Text message")}
+#: Shown in place of the name and number of a registration whose personal data is erased.
+ERASED = lazy_gettext("(erased)")
 CSV_HEADER = (
     lazy_gettext("Status"), lazy_gettext("Waitlist position"), lazy_gettext("Name"), lazy_gettext("Phone"),
-    lazy_gettext("E-mail"), lazy_gettext("Reminders by"), lazy_gettext("Registered at"), lazy_gettext("Seated at"),
+    lazy_gettext("Reminders by"), lazy_gettext("Registered at"), lazy_gettext("Seated at"),
     lazy_gettext("Checked in at"), lazy_gettext("Cancelled at"),
 )
 #: Why the door is closed, or a check-in refused, by the operation's code (``name``: who, ``when``: a local time).
@@ -197,10 +199,17 @@ def _list_url(event_id: int, **args: Any) -> str:
     return url_for("pages.organizer_registrations", event_id=event_id, **{k: v for k, v in args.items() if v})
 
 
+def _phone(phone: str | None, full: bool) -> str:
+    """The number as the user may see it (masked unless ``full``); nothing once erased."""
+    if phone is None:
+        return ""
+    return phone if full else mask_phone(phone)
+
+
 def _row(registration: Registration, tz: ZoneInfo, full_phone: bool, positions: dict[int, int]) -> Row:
     return Row(
-        id=registration.id, name=registration.name,
-        phone=registration.phone if full_phone else mask_phone(registration.phone),
+        id=registration.id, name=registration.name or str(ERASED),
+        phone=_phone(registration.phone, full_phone),
         channels=_channels(registration.channels or []),
         registered=_moment(registration.created_at, tz),
         seated=_moment(registration.seated_at, tz), checked_in=_moment(registration.checked_in_at, tz),
@@ -370,8 +379,8 @@ def organizer_registrations_csv(event_id: int) -> Response:
     writer.writerow([csv_cell(str(label)) for label in CSV_HEADER])
     for r in registrations:
         cells = [
-            str(STATUS_LABELS.get(r.status, r.status)), str(positions.get(r.id, "")), r.name,
-            _sheet_phone(r.phone if full_phone else mask_phone(r.phone)), r.email or "", _channels(r.channels or []),
+            str(STATUS_LABELS.get(r.status, r.status)), str(positions.get(r.id, "")), r.name or str(ERASED),
+            _sheet_phone(_phone(r.phone, full_phone)), _channels(r.channels or []),
             _iso(r.created_at, tz), _iso(r.seated_at, tz), _iso(r.checked_in_at, tz), _iso(r.cancelled_at, tz),
         ]
         writer.writerow([csv_cell(cell) for cell in cells])

@@ -40,7 +40,8 @@ from sqlalchemy import select
 from werkzeug.exceptions import TooManyRequests
 from werkzeug.wrappers import Response
 
-from scheduler.api.errors import Conflict, Invalid, from_validation_error
+from scheduler.api.errors import Conflict, Invalid, NotFound, from_validation_error
+from scheduler.api.errors import TooManyRequests as ApiTooMany
 from scheduler.channels.sms.links import manage_url
 from scheduler.events.kinds import KINDS
 from scheduler.events.models import Event
@@ -49,14 +50,18 @@ from scheduler.events.queries import filtered, list_events
 from scheduler.events.schemas import EventListQuery
 from scheduler.events.times import occurrence_starts
 from scheduler.extensions import db, limiter
-from scheduler.feeds.api import personal_links
+from scheduler.feeds.api import registration_links
 from scheduler.i18n import format_local_datetime
 from scheduler.orgs.counties import COUNTIES
 from scheduler.orgs.models import Organization
+from scheduler.pages.person import remember_person
 from scheduler.pages.views import RegistrationForm, bp, event_context, public_event
+from scheduler.privacy import verification
+from scheduler.privacy.participant_api import verification_limit
 from scheduler.registrations import operations
 from scheduler.registrations.models import RegistrationStatus
 from scheduler.registrations.schemas import RegistrationCreate
+from scheduler.util.phone import mask_phone
 from scheduler.util.time import now
 
 PER_PAGE = 20
@@ -71,16 +76,27 @@ FILTERS = ("kind", "county", "org", "month")
 FIELD_MESSAGES = {
     "name": lazy_gettext("Give your name (at most 100 characters)."),
     "phone": lazy_gettext("Give a mobile number such as 13800138000."),
-    "email": lazy_gettext("Give an e-mail address such as name@example.org."),
-    "channels": lazy_gettext("Choose text messages, e-mail, or neither."),
+    "channels": lazy_gettext("Choose text messages, or nothing."),
+    "consent": lazy_gettext("To register, agree to the privacy notice."),
+    "code": lazy_gettext("Give the 6-digit code texted to your number."),
 }
-MAINLAND_ONLY = lazy_gettext("Text reminders go to mainland China mobile numbers only; choose e-mail instead.")
-EMAIL_NEEDED = lazy_gettext("Give an e-mail address to be reminded by e-mail.")
+MAINLAND_ONLY = lazy_gettext("Text reminders go to mainland China mobile numbers only: leave text messages unticked.")
+NOTICE_CHANGED = lazy_gettext("The privacy notice has changed: read it again and agree.")
+CODE_MESSAGES = {
+    "code_required": lazy_gettext("Ask for a code first (it is texted to your number), then give it here."),
+    "no_code": lazy_gettext("Ask for a code first (it is texted to your number), then give it here."),
+    "code_expired": lazy_gettext("This code has expired or had too many wrong tries: ask for a new one."),
+    "wrong_code": lazy_gettext("Wrong code: check the text and try again."),
+}
 CONFLICTS = {
     "registration_closed": lazy_gettext("Registration is closed for this event."),
-    "already_registered": lazy_gettext("This phone number is registered for this event already."),
+    "already_registered": lazy_gettext("This phone number is registered for this event already: see “My registrations”."),
+    "not_registered": lazy_gettext("The registration could not be made. If you registered before, use the link on "
+                                   "your confirmation page or in our texts, or open “My registrations”."),
 }
 TOO_MANY = lazy_gettext("Too many registrations from your address: please wait a few minutes and try again.")
+TOO_MANY_CODES = lazy_gettext("Too many codes asked for: please wait a few minutes and try again.")
+CODE_NOT_SENT = lazy_gettext("The code could not be texted now: please try again in a minute.")
 
 
 def _registration_limit() -> str:
@@ -258,8 +274,10 @@ def _field_errors(exc: Invalid) -> dict[str, str]:
         field = name.split(".", 1)[0]
         if field == "phone" and "mainland" in message:
             errors["phone"] = str(MAINLAND_ONLY)
-        elif field == "email" and "reminded by e-mail" in message:
-            errors["email"] = str(EMAIL_NEEDED)
+        elif field == "consent" and "changed" in message:
+            errors["consent"] = str(NOTICE_CHANGED)
+        elif field == "code" and exc.code in CODE_MESSAGES:
+            errors["code"] = str(CODE_MESSAGES[exc.code])
         elif field in FIELD_MESSAGES:
             errors.setdefault(field, str(FIELD_MESSAGES[field]))
     return errors
@@ -285,52 +303,88 @@ def _forget(registration_id: int) -> None:
         session["registered"] = kept
 
 
+def _form_values() -> dict[str, Any]:
+    """What the registration form sent, to show it again as typed."""
+    form = request.form
+    return {"name": form.get("name", ""), "phone": form.get("phone", ""), "channels": form.getlist("channels"),
+            "consent": form.get("consent", ""), "code": form.get("code", ""), "verification_id": form.get("verification_id", "")}
+
+
+def _form_again(event: Event, values: dict[str, Any], status: int, **shown: Any) -> tuple[str, int]:
+    return render_template("event.html", **event_context(event, values=values, **shown)), status
+
+
 @bp.post("/events/<int:event_id>/register")
 @limiter.limit(_registration_limit, error_message=lambda: str(TOO_MANY))
 def register(event_id: int) -> tuple[str, int] | Response:
     """The event page's registration form: a seat or the waitlist, then the confirmation page."""
     event = public_event(event_id)
-    values = {
-        "name": request.form.get("name", ""), "phone": request.form.get("phone", ""),
-        "email": request.form.get("email", ""), "channels": request.form.getlist("channels"),
-    }
+    values = _form_values()
     try:
         try:
             body = RegistrationCreate.model_validate({
-                "name": values["name"], "phone": values["phone"], "email": values["email"].strip() or None,
-                "channels": values["channels"],
+                "name": values["name"], "phone": values["phone"], "channels": values["channels"],
+                "consent": values["consent"] or None, "verification_id": values["verification_id"] or None,
+                "code": values["code"] or None,
             })
         except ValidationError as exc:
             raise from_validation_error(exc) from None
+        proof = verification.prove_for_registration(body.phone, body.verification_id, body.code)
         registration, token = operations.register(
-            event, name=body.name, phone=body.phone, email=body.email,
-            channels=[channel.value for channel in body.channels or []],
+            event, name=body.name, phone=body.phone, channels=[channel.value for channel in body.channels or []],
+            consent_version=body.consent, verified=proof is not None,
         )
     except Invalid as exc:
         db.session.rollback()
         errors = _field_errors(exc)
         problem = None if errors else gettext("Please correct the fields marked below.")
-        return render_template("event.html", **event_context(event, values=values, errors=errors, problem=problem)), 422
+        return _form_again(event, values, 422, errors=errors, problem=problem)
+    except NotFound:
+        db.session.rollback()
+        return _form_again(event, values, 422, errors={"code": str(CODE_MESSAGES["no_code"])})
     except Conflict as exc:
         db.session.rollback()
-        problem = str(CONFLICTS.get(exc.code, CONFLICTS["registration_closed"]))
-        return render_template("event.html", **event_context(event, values=values, problem=problem)), 409
-    personal_links(registration.phone)  # creates the personal calendar on first use, as the API does
+        return _form_again(event, values, 409, problem=str(CONFLICTS.get(exc.code, CONFLICTS["registration_closed"])))
+    if proof is not None:
+        remember_person(verification.open_session(proof))
     db.session.commit()
     _remember(registration.id, token)
     return redirect(url_for("pages.confirmation", registration_id=registration.id), code=303)
+
+
+@bp.post("/events/<int:event_id>/register/code")
+@limiter.shared_limit(verification_limit, scope="verification", error_message=lambda: str(TOO_MANY_CODES))
+def send_registration_code(event_id: int) -> tuple[str, int]:
+    """The form's "Send code" button: text a code to the number, and show the form again, as typed."""
+    event = public_event(event_id)
+    values = _form_values()
+    if not RegistrationForm().validate_on_submit():
+        abort(400)
+    try:
+        phone = verification.parse_phone(values["phone"])
+        row, code = verification.request_code(phone)
+    except Invalid:
+        db.session.rollback()
+        return _form_again(event, values, 422, errors={"phone": str(FIELD_MESSAGES["phone"])})
+    except ApiTooMany:
+        db.session.rollback()
+        return _form_again(event, values, 429, problem=str(TOO_MANY_CODES))
+    db.session.commit()
+    if not verification.send_code(row, phone, code):
+        return _form_again(event, values, 503, problem=str(CODE_NOT_SENT))
+    values = {**values, "verification_id": row.id, "code": ""}
+    sent = gettext("A code was texted to %(phone)s. It is valid for 10 minutes.", phone=mask_phone(phone))
+    return _form_again(event, values, 200, sent=sent)
 
 
 @bp.errorhandler(TooManyRequests)
 def _too_many(exc: TooManyRequests) -> tuple[str, int] | TooManyRequests:
     """Only the registration form is limited: show it again with the reason."""
     event_id = (request.view_args or {}).get("event_id")
-    if request.endpoint != "pages.register" or event_id is None:
+    if request.endpoint not in ("pages.register", "pages.send_registration_code") or event_id is None:
         return exc
-    event = public_event(event_id)
-    values = {"name": request.form.get("name", ""), "phone": request.form.get("phone", ""),
-              "email": request.form.get("email", ""), "channels": request.form.getlist("channels")}
-    return render_template("event.html", **event_context(event, values=values, problem=str(TOO_MANY))), 429
+    problem = TOO_MANY if request.endpoint == "pages.register" else TOO_MANY_CODES
+    return _form_again(public_event(event_id), _form_values(), 429, problem=str(problem))
 
 
 @bp.get("/registrations/<int:registration_id>/confirmation")
@@ -348,7 +402,8 @@ def confirmation(registration_id: int) -> str:
         cancelled=registration.status == RegistrationStatus.CANCELLED,
         position=operations.waitlist_position(registration), form=RegistrationForm(),
         starts=format_local_datetime(event.starts_at, tz), starts_iso=event.starts_at.astimezone(tz).isoformat(),
-        manage=manage_url(registration.id), calendar=personal_links(registration.phone),
+        manage=manage_url(registration.id), calendar=registration_links(registration),
+        verified=registration.phone_verified_at is not None,
     )
 
 

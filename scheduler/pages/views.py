@@ -15,6 +15,8 @@ from scheduler.events.queries import get_visible_event
 from scheduler.feeds.links import subscribe_links
 from scheduler.i18n import format_local_datetime
 from scheduler.pages.event_form import shown_details
+from scheduler.privacy.notice import NOTICE_VERSION
+from scheduler.privacy.verification import required_for_registration
 from scheduler.registrations.operations import registration_closes_at
 from scheduler.util.time import now
 from scheduler.util.urls import absolute_url
@@ -37,7 +39,7 @@ def public_event(event_id: int) -> Event:
 
 def event_context(event: Event, **form: Any) -> dict[str, Any]:
     """What ``event.html`` shows: the event, its times, calendar links and the registration form
-    (``form`` overrides: ``values``, ``errors``, ``problem``)."""
+    (``form`` overrides: ``values``, ``errors``, ``problem``, ``sent``)."""
     tz = ZoneInfo(event.timezone)
     return {
         "event": present_event(event),
@@ -50,9 +52,13 @@ def event_context(event: Event, **form: Any) -> dict[str, Any]:
         "ics": subscribe_links(absolute_url("feeds.single_event", event_id=event.id)),
         "registration_open": event.status == Status.PUBLISHED and now() < registration_closes_at(event),
         "form": RegistrationForm(),
-        "values": form.get("values") or {"channels": ["sms"]},
+        "values": form.get("values") or {"channels": []},  # no reminder channel chosen for anyone
         "errors": form.get("errors") or {},
         "problem": form.get("problem"),
+        #: "A code was texted to ..." after the form's "Send code" button.
+        "sent": form.get("sent"),
+        "verify_phone": required_for_registration(),
+        "notice_version": NOTICE_VERSION,
     }
 
 

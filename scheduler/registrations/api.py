@@ -10,7 +10,9 @@ from scheduler.auth.models import Role
 from scheduler.auth.permissions import can, require_role
 from scheduler.events.queries import MAX_ID, get_visible_event
 from scheduler.extensions import db, limiter
-from scheduler.feeds.api import personal_links
+from scheduler.channels.sms.links import manage_url
+from scheduler.feeds.api import registration_links
+from scheduler.privacy.verification import prove_for_registration
 from scheduler.registrations import operations
 from scheduler.registrations.models import Registration
 from scheduler.registrations.schemas import (
@@ -30,22 +32,25 @@ def _registration_limit() -> str:
 
 @endpoint(
     bp, "/events/<int:event_id>/registrations", "POST", summary="Register for an event", tag="registrations",
-    body=RegistrationCreate, response=RegistrationCreated, status=201, auth="none", errors=(409, 429),
+    body=RegistrationCreate, response=RegistrationCreated, status=201, auth="none", errors=(404, 409, 422, 429),
 )
 @limiter.limit(_registration_limit)
 def create_registration(event_id: int, body: RegistrationCreate) -> RegistrationCreated:
-    """Public. Takes a seat, or a place on the waitlist when the event is full; keep the token."""
+    """Public. Takes a seat, or a place on the waitlist when the event is full; keep the token.
+    ``consent`` (the privacy notice's version, ``GET /api/v1/privacy``) is required; with
+    ``REGISTRATION_VERIFY_PHONE=sms`` so are ``verification_id`` and ``code`` (``POST /api/v1/verifications``)."""
     event = get_visible_event(event_id, None)
+    proof = prove_for_registration(body.phone, body.verification_id, body.code)
     registration, token = operations.register(
-        event, name=body.name, phone=body.phone, email=body.email,
-        channels=[c.value for c in body.channels] if body.channels is not None else None,
+        event, name=body.name, phone=body.phone, channels=[c.value for c in body.channels or []],
+        consent_version=body.consent, verified=proof is not None,
     )
     position = operations.waitlist_position(registration)
-    links = personal_links(registration.phone)
+    links = registration_links(registration)
     db.session.commit()
     return RegistrationCreated(
         id=registration.id, event_id=event.id, status=registration.status, token=token, waitlist_position=position,
-        calendar=links,
+        calendar=links, manage_url=manage_url(registration.id), phone_verified=proof is not None,
     )
 
 
@@ -79,7 +84,7 @@ def list_registrations(event_id: int, query: RegistrationListQuery) -> Registrat
     items = []
     for row in rows:
         item = RegistrationOut.model_validate(row)
-        if not show_phone:
+        if not show_phone and row.phone:
             item.phone = mask_phone(row.phone)
         items.append(item)
     return RegistrationPage(items=items, page=query.page, per_page=query.per_page, total=total)

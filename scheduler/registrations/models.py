@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from scheduler.events.models import Event
@@ -22,14 +22,19 @@ class RegistrationStatus(StrEnum):
 
 
 class Channel(StrEnum):
-    """How a participant wants to be reminded."""
+    """How a participant wants to be reminded (text messages only: nothing sends e-mail, so no
+    e-mail address is collected)."""
 
     SMS = "sms"
-    EMAIL = "email"
 
 
 class Registration(db.Model):
-    """One person's registration for one event (one per event and phone number)."""
+    """One person's registration for one event (one per event and phone number).
+
+    Personal data (``name``, ``phone``, ``phone_hash``) is kept until the participant erases it or
+    ``REGISTRATION_RETENTION_DAYS`` after the event ends; then the row stays, anonymized, so that
+    counts and outcomes stay right (``anonymized_at`` set, the three columns empty).
+    """
 
     __tablename__ = "registrations"
     __table_args__ = (
@@ -39,10 +44,12 @@ class Registration(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
-    name: Mapped[str] = mapped_column(String(100))
-    #: E.164, normalised with ``phonenumbers``.
-    phone: Mapped[str] = mapped_column(String(20))
-    email: Mapped[str | None] = mapped_column(String(254))
+    #: ``None`` once anonymized.
+    name: Mapped[str | None] = mapped_column(String(100))
+    #: E.164, normalised with ``phonenumbers``; ``None`` once anonymized.
+    phone: Mapped[str | None] = mapped_column(String(20))
+    #: :func:`scheduler.util.phone.phone_key` of the number: finds a person's registrations.
+    phone_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     channels: Mapped[list[str]] = mapped_column(JSONType, default=list)
     status: Mapped[str] = mapped_column(String(16))
     #: SHA-256 of the participant's private token (the token itself is shown once).
@@ -54,5 +61,16 @@ class Registration(db.Model):
     promoted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     checked_in_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    #: The version of the privacy notice the participant agreed to, and when (``None``: before notices).
+    consent_version: Mapped[str | None] = mapped_column(String(32))
+    consented_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    #: When the number was proved by a code sent to it (``None``: not verified).
+    phone_verified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    #: When the personal data was removed (retention, or erasure on request).
+    anonymized_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    #: This registration's own calendar link: its token is derived from the id and this version
+    #: (so it can be shown again); only its SHA-256 is stored. ``None``: revoked.
+    calendar_version: Mapped[int] = mapped_column(Integer, default=1)
+    calendar_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
 
     event: Mapped[Event] = relationship()

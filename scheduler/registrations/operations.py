@@ -12,9 +12,11 @@ from scheduler.channels.sms.rules import DOMESTIC_PROVIDERS, is_mainland_mobile
 from scheduler.events.kinds import Kind
 from scheduler.events.models import Event, Status
 from scheduler.extensions import db
+from scheduler.feeds.personal import issue_for_registration
+from scheduler.privacy.notice import NOTICE_VERSION
 from scheduler.registrations.models import Channel, Registration, RegistrationStatus
 from scheduler.util.ids import hash_secret, new_secret
-from scheduler.util.phone import InvalidPhone, normalize_phone
+from scheduler.util.phone import InvalidPhone, normalize_phone, phone_key
 from scheduler.util.time import now
 
 #: Check-in at the door opens this long before the (first) start of the event.
@@ -84,43 +86,63 @@ def _seated(event: Event) -> int:
     ) or 0
 
 
-def register(event: Event, *, name: str, phone: str, email: str | None = None, channels: list[str] | None = None) -> tuple[Registration, str]:
+def register(event: Event, *, name: str, phone: str, channels: list[str] | None = None, consent_version: str | None = None,
+             verified: bool = False) -> tuple[Registration, str]:
     """Register a participant; returns the registration and its private token (shown once).
 
-    Takes a seat while there is one, otherwise joins the waitlist. Raises 409 when
-    registration is closed or the number is registered already, 422 for bad fields.
+    Takes a seat while there is one, otherwise joins the waitlist. The participant must agree to
+    the privacy notice in force (``consent_version``); no reminder channel is chosen unless asked
+    for. ``verified``: the number was proved by a code just now. Raises 409 when registration is
+    closed or the number is registered already, 422 for bad fields.
     """
     if event.status != Status.PUBLISHED:
         raise Conflict(f"Registration is not open: the event is {event.status}.", code="registration_closed")
     if now() >= registration_closes_at(event):
         raise Conflict("Registration has closed for this event.", code="registration_closed")
+    problems: dict[str, str] = {}
     try:
         e164 = normalize_phone(phone)
     except InvalidPhone as exc:
-        raise Invalid(fields={"phone": f"{exc.args[0].capitalize()}: give a mobile number such as 13800138000."}) from None
-    chosen = [Channel(c).value for c in (channels if channels is not None else [Channel.SMS])]
-    if Channel.EMAIL in chosen and not email:
-        raise Invalid(fields={"email": "Give an e-mail address to be reminded by e-mail."})
+        problems["phone"] = f"{exc.args[0].capitalize()}: give a mobile number such as 13800138000."
+    if consent_version != NOTICE_VERSION:
+        problems["consent"] = (f"Agree to the privacy notice (version {NOTICE_VERSION}, /privacy) to register."
+                               if not consent_version else f"The privacy notice changed: read version {NOTICE_VERSION} (/privacy) and agree again.")
+    if problems:
+        raise Invalid(fields=problems)
+    chosen = list(dict.fromkeys(Channel(c).value for c in (channels or [])))
     if Channel.SMS in chosen and current_app.config.get("SMS_PROVIDER") in DOMESTIC_PROVIDERS and not is_mainland_mobile(e164):
         raise Invalid(fields={"phone": "Text reminders go to mainland China mobile numbers only; choose another channel."})
     _lock_event(event)
     existing = db.session.scalar(select(Registration).where(Registration.event_id == event.id, Registration.phone == e164))
     if existing is not None and existing.status != RegistrationStatus.CANCELLED:
-        raise Conflict("This phone number is registered for the event already.", code="already_registered")
+        if verified:  # the number's owner: they may know
+            raise Conflict("This phone number is registered for the event already.", code="already_registered")
+        # Unproved: say nothing about whether someone registered this number (see the README).
+        raise Conflict("The registration could not be made. If you registered before, use the link on your "
+                       "confirmation page or in our texts, or prove your number on /me.", code="not_registered")
     token = new_secret("r_", 24)
     registration = existing or Registration(event_id=event.id, phone=e164)
-    registration.name, registration.email, registration.channels = name, email, chosen
+    registration.name, registration.channels, registration.phone_hash = name, chosen, phone_key(e164)
     registration.token_hash = hash_secret(token)
     moment = now()
     registration.created_at, registration.cancelled_at, registration.seated_at = moment, None, None
     registration.checked_in_at = registration.promoted_at = None  # registering again after cancelling starts afresh
+    registration.consent_version, registration.consented_at = NOTICE_VERSION, moment
+    registration.phone_verified_at = moment if verified else None
     has_seat = event.capacity is None or _seated(event) < event.capacity
     registration.status = (RegistrationStatus.REGISTERED if has_seat else RegistrationStatus.WAITLISTED).value
     if has_seat:
         registration.seated_at = moment
     db.session.add(registration)
     db.session.flush()
+    issue_for_registration(registration)
     return registration, token
+
+
+def get_active(token: str) -> Registration | None:
+    """The registration holding this private token while it is not cancelled (nor erased)."""
+    registration = get_by_token(token) if token and len(token) <= 100 else None
+    return registration if registration is not None and registration.status != RegistrationStatus.CANCELLED else None
 
 
 def get_by_token(token: str) -> Registration | None:
@@ -161,6 +183,7 @@ def cancel_registration(registration: Registration) -> list[Registration]:
     held_seat = registration.status == RegistrationStatus.REGISTERED
     registration.status = RegistrationStatus.CANCELLED.value
     registration.cancelled_at = now()
+    registration.calendar_token_hash = None  # its calendar link dies with it
     db.session.flush()
     if held_seat and registration.event.status == Status.PUBLISHED:
         return fill_free_seats(registration.event)
@@ -232,3 +255,22 @@ def undo_check_in(registration: Registration) -> Registration:
     registration.checked_in_at = None
     db.session.flush()
     return registration
+
+
+def anonymize(registration: Registration) -> None:
+    """Remove the personal data and keep the row, so counts, check-ins and outcomes stay right:
+    the name, the number and its hash go, and every private link of the registration dies."""
+    registration.name = registration.phone = registration.phone_hash = None
+    registration.token_hash = hash_secret(new_secret("gone_", 24))  # a token nobody holds
+    registration.calendar_token_hash = None
+    registration.channels = []
+    registration.anonymized_at = now()
+    db.session.flush()
+
+
+def erase(registration: Registration) -> list[Registration]:
+    """Erase a registration's personal data on request: cancelled first (its seat goes to the
+    waitlist, as a cancellation's does), then :func:`anonymize`. Returns who was promoted."""
+    promoted = [] if registration.status == RegistrationStatus.CANCELLED else cancel_registration(registration)
+    anonymize(registration)
+    return promoted

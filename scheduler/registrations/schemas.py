@@ -16,8 +16,14 @@ class RegistrationCreate(Body):
 
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
     phone: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
-    email: Annotated[str, StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
-    channels: Annotated[list[Channel], Field(max_length=2)] | None = Field(None, description="Reminder channels; SMS when absent.")
+    channels: Annotated[list[Channel], Field(max_length=1)] | None = Field(
+        None, description="Reminder channels the participant asked for (``sms``); none when absent.")
+    consent: Annotated[str, StringConstraints(strip_whitespace=True, max_length=32)] | None = Field(
+        None, description="The version of the privacy notice (GET /api/v1/privacy) the participant agreed to; required.")
+    verification_id: Annotated[str, StringConstraints(strip_whitespace=True, max_length=26)] | None = Field(
+        None, description="POST /api/v1/verifications's id: required with the code when numbers are verified.")
+    code: Annotated[str, StringConstraints(strip_whitespace=True, max_length=12)] | None = Field(
+        None, description="The 6-digit code texted to the number.")
 
 
 class RegistrationCreated(Out):
@@ -26,9 +32,11 @@ class RegistrationCreated(Out):
     id: int
     event_id: int
     status: RegistrationStatus
-    token: str = Field(description="Private: cancels the registration and opens the personal calendar.")
+    token: str = Field(description="Private: cancels the registration, opens its calendar, its data and its erasure.")
     waitlist_position: int | None
-    calendar: CalendarLinks | None = Field(None, description="The participant's personal calendar (null once revoked).")
+    calendar: CalendarLinks | None = Field(None, description="This registration's own calendar (null once revoked).")
+    manage_url: str = Field(description="Private: the registration's page (texts, calendar, data, erasure).")
+    phone_verified: bool = Field(description="Whether the number was proved by a code.")
 
 
 class RegistrationOut(Out):
@@ -36,9 +44,9 @@ class RegistrationOut(Out):
 
     id: int
     event_id: int
-    name: str
-    phone: str
-    email: str | None
+    #: ``null`` once anonymized (retention or erasure).
+    name: str | None
+    phone: str | None
     channels: list[str]
     status: RegistrationStatus
     created_at: dt.datetime
@@ -47,6 +55,10 @@ class RegistrationOut(Out):
     promoted_at: dt.datetime | None
     cancelled_at: dt.datetime | None
     checked_in_at: dt.datetime | None
+    consent_version: str | None
+    consented_at: dt.datetime | None
+    phone_verified_at: dt.datetime | None
+    anonymized_at: dt.datetime | None
 
 
 class RegistrationPage(Page[RegistrationOut]):

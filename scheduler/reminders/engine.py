@@ -118,6 +118,16 @@ def purge_job() -> None:
         log.info("purged %s", purged)
 
 
+def privacy_purge_job() -> None:
+    """Anonymize and delete participants' data past ``REGISTRATION_RETENTION_DAYS`` (see
+    :mod:`scheduler.privacy.retention`)."""
+    from scheduler.privacy.retention import purge_personal_data
+
+    purged = _housekeeping("purging personal data", purge_personal_data)
+    if purged:
+        log.info("privacy purge: %s", purged)
+
+
 def start(app: Flask, *, senders: int = 0) -> None:
     """Start the scheduler in this process, with ``senders`` sender threads (0: none, workers send).
 
@@ -139,6 +149,8 @@ def start(app: Flask, *, senders: int = 0) -> None:
                         replace_existing=True, coalesce=True, max_instances=1, misfire_grace_time=3600)
     apscheduler.add_job(purge_job, "cron", hour=3, minute=30, timezone=app.config["TIMEZONE"], id="purge",
                         replace_existing=True, coalesce=True, max_instances=1, misfire_grace_time=3600)
+    apscheduler.add_job(privacy_purge_job, "cron", hour=3, minute=40, timezone=app.config["TIMEZONE"],
+                        id="privacy_purge", replace_existing=True, coalesce=True, max_instances=1, misfire_grace_time=3600)
     apscheduler.add_job(dispatch_job, "interval", seconds=SAFETY_POLL_SECONDS, id="dispatch_poll",
                         replace_existing=True, coalesce=True, max_instances=1, misfire_grace_time=SAFETY_POLL_SECONDS)
     apscheduler.add_job(dispatch_job, id="dispatch", replace_existing=True, misfire_grace_time=None, max_instances=2)  # now: catch up

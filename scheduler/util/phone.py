@@ -1,7 +1,11 @@
 """Phone numbers: parsed and normalised with Google's libphonenumber port."""
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 import phonenumbers
+from flask import current_app
 
 
 class InvalidPhone(ValueError):
@@ -35,3 +39,13 @@ def mask_phone(e164: str) -> str:
     if e164.startswith("+86") and len(e164) == 14:
         return f"+86 {e164[3:6]}****{e164[-4:]}"
     return e164[:-6] + "****" + e164[-2:]
+
+
+def phone_key(e164: str) -> str:
+    """A keyed hash of a number (HMAC-SHA256 under ``PHONE_HASH_KEY``, or a key derived from the
+    secret key): what is kept to recognise a number without keeping the number (an opt-out after
+    its registrations are gone, a verification, a person's calendar)."""
+    key = current_app.config.get("PHONE_HASH_KEY") or ""
+    if not key:
+        key = hmac.new(current_app.config["SECRET_KEY"].encode(), b"phone-hash", hashlib.sha256).hexdigest()
+    return hmac.new(key.encode(), e164.encode(), hashlib.sha256).hexdigest()

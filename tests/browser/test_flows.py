@@ -14,7 +14,7 @@ import pytest
 
 from scheduler.util import time as clock_module
 from tests.browser.conftest import LiveServer
-from tests.browser.helpers import page_width, screenshot, sign_in, too_wide_elements
+from tests.browser.helpers import fill_registration, page_width, screenshot, sign_in, too_wide_elements
 from tests.conftest import NOW
 
 try:
@@ -40,10 +40,12 @@ def _register(live: LiveServer, event_id: int, phone: str) -> tuple[int, str]:
     from scheduler.channels.sms.links import manage_code
     from scheduler.events.models import Event
     from scheduler.extensions import db
+    from scheduler.privacy.notice import NOTICE_VERSION
     from scheduler.registrations.operations import register
 
     def go() -> tuple[int, str]:
-        registration, _token = register(db.session.get(Event, event_id), name="陈小明", phone=phone)
+        registration, _token = register(db.session.get(Event, event_id), name="陈小明", phone=phone, channels=["sms"],
+                                       consent_version=NOTICE_VERSION)
         return registration.id, manage_code(registration.id)
 
     return live.run(go)
@@ -147,15 +149,6 @@ def test_participant_stops_texts_for_the_event(page: Page, live_server: LiveServ
     assert "sms" not in channels
 
 
-def _fill_registration(page: Page, name: str, phone: str) -> None:
-    """Fill the event page's registration form and send it (the browser sends the CSRF token)."""
-    form = page.locator("form:has(input[name=phone])")
-    form.locator("input[name=name]").fill(name)
-    form.locator("input[name=phone]").fill(phone)
-    with page.expect_navigation():
-        form.locator("button[type=submit]").click()
-
-
 def test_participant_finds_an_event_and_registers(page: Page, live_server: LiveServer) -> None:
     from scheduler.extensions import db
     from scheduler.registrations.models import Registration
@@ -168,7 +161,7 @@ def test_participant_finds_an_event_and_registers(page: Page, live_server: LiveS
     expect(page).to_have_url(live_server(f"/events/{event_id}"))
     expect(page.get_by_role("heading", level=1)).to_have_text("新会区科普嘉年华")
 
-    _fill_registration(page, "林小华", "13800138301")
+    fill_registration(page, "林小华", "13800138301")
     expect(page).to_have_url(re.compile(r"/registrations/\d+/confirmation$"))  # no private token in the URL
     expect(page.get_by_role("heading", level=1)).to_have_text(re.compile("已报名|registered"))
     expect(page.get_by_role("status")).to_contain_text("林小华")
@@ -220,7 +213,7 @@ def test_page_fits_a_phone_screen(phone_page: Page, live_server: LiveServer, rem
     assert response is not None and response.ok, response
     expect(page).to_have_url(live_server(path + lang))
     if name == "confirmation":  # register on the phone, then measure the confirmation page
-        _fill_registration(page, "手机用户", "1380013840" + ("2" if lang else "1"))
+        fill_registration(page, "手机用户", "1380013840" + ("2" if lang else "1"))
         expect(page).to_have_url(re.compile(r"/registrations/\d+/confirmation$"))
     width = page_width(page)
     if width <= PHONE_WIDTH:

@@ -37,7 +37,7 @@ from scheduler.util.http import (
 from scheduler.util.phone import mask_phone
 
 #: The message types a template exists for.
-MESSAGE_TYPES = ("reminder", "cancellation", "change", "promotion", "stage")
+MESSAGE_TYPES = ("reminder", "cancellation", "change", "promotion", "stage", "verify")
 DEFAULT_TIMEOUT = 10.0
 
 

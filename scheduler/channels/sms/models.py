@@ -12,7 +12,9 @@ from scheduler.util.types import UTCDateTime
 
 
 class SmsChoice(db.Model):
-    """One choice a number made about SMS, kept for good (the latest one holds).
+    """One choice a number made about SMS (the latest one holds), known by the number's keyed
+    hash only, so an opt-out outlives the registrations; retention keeps only each number's
+    latest opt-out.
 
     Opting out by the link on a reminder's page, or by replying ``TD``/``T``/``R`` to a text,
     adds a row with ``opted_out`` true; opting back in (only by the person, on their page)
@@ -20,13 +22,14 @@ class SmsChoice(db.Model):
     """
 
     __tablename__ = "sms_choices"
-    __table_args__ = (Index("ix_sms_choices_phone_created", "phone", "created_at"),)
+    __table_args__ = (Index("ix_sms_choices_phone_created", "phone_hash", "created_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    #: E.164.
-    phone: Mapped[str] = mapped_column(String(20))
+    #: :func:`scheduler.util.phone.phone_key` of the number (E.164).
+    phone_hash: Mapped[str] = mapped_column(String(64))
     opted_out: Mapped[bool] = mapped_column(Boolean)
-    #: ``link`` (the person's page) or ``reply`` (an answer to a text, through the provider).
+    #: ``link`` (the person's page, after proving the number), ``reply`` (an answer to a text,
+    #: through the provider) or ``erasure`` (the person erased their data and stays opted out).
     source: Mapped[str] = mapped_column(String(16))
     #: What was replied (``TD``), or which page.
     detail: Mapped[str] = mapped_column(String(100), default="")

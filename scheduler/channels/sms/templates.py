@@ -26,6 +26,7 @@ TEMPLATES: dict[str, str] = {
     "change": "您报名的“{title}”有变更：{change}。管理提醒：{link}",
     "promotion": "您已从候补转为正式报名：“{title}”，{time}开始，地点：{place}。管理提醒：{link}",
     "stage": "您报名的“{title}”{stage}时间：{time}，请留意。管理提醒：{link}",
+    "verify": "您的验证码为{code}，{minutes}分钟内有效。如非本人操作，请忽略本短信。",
 }
 #: Parameters each template takes, in the order Tencent's ordered ``TemplateParamSet`` uses.
 PARAMS: dict[str, tuple[str, ...]] = {
@@ -34,6 +35,7 @@ PARAMS: dict[str, tuple[str, ...]] = {
     "change": ("title", "change", "link"),
     "promotion": ("title", "time", "place", "link"),
     "stage": ("title", "stage", "time", "link"),
+    "verify": ("code", "minutes"),
 }
 #: Which parameters may be shortened, most expendable first.
 _SHORTENABLE = ("meeting", "place", "reason", "change", "title")
