@@ -812,6 +812,7 @@ def load_registrants(events: int, per_event: int) -> dict[str, Any]:
     from scheduler.events.models import Event
     from scheduler.extensions import db
     from scheduler.registrations.models import Registration
+    from scheduler.util.phone import phone_key
     from scheduler.util.time import now
 
     started = time.perf_counter()
@@ -821,7 +822,7 @@ def load_registrants(events: int, per_event: int) -> dict[str, Any]:
     rows, n = [], 0
     for event_id in event_ids:
         for _ in range(per_event):
-            rows.append({"event_id": event_id, "name": f"参与者{n}", "phone": f"+86138{n:08d}", "email": None,
+            rows.append({"event_id": event_id, "name": f"参与者{n}", "phone": f"+86138{n:08d}", "phone_hash": phone_key(f"+86138{n:08d}"),
                          "channels": ["sms"], "status": "registered", "created_at": at, "seated_at": at,
                          "token_hash": hashlib.sha256(f"bench-sms-{n}".encode()).hexdigest()})
             n += 1

@@ -37,6 +37,9 @@ class Config:
         #: Fernet keys sealing webhook and robot secrets in the database (the first seals, all
         #: open); empty: a key derived from SECRET_KEY. See scheduler/util/sealed.py.
         self.SECRETS_KEYS = _csv(env("SECRETS_KEYS", ""))
+        #: Key of the keyed hashes that stand for phone numbers (opt-outs, verifications, a person's
+        #: calendar); empty: derived from SECRET_KEY. Changing it forgets every opt-out.
+        self.PHONE_HASH_KEY = env("PHONE_HASH_KEY", "")
         self.BASE_URL = env("BASE_URL", "http://127.0.0.1:5000").rstrip("/")
         self.TIMEZONE = env("TIMEZONE", "Asia/Shanghai")
         self.SCHEDULER_MODE = env("SCHEDULER_MODE", "embedded")

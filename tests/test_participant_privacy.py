@@ -220,3 +220,26 @@ def test_a_proof_lasts_thirty_minutes(client, org, clock):
     clock.advance(minutes=31)
     assert "第一场" not in html(client.get("/me"))
     assert client.get("/me/data.json").status_code == 404
+
+
+def test_a_persons_link_purged_and_made_again_is_a_new_link(client, org, clock):
+    from scheduler.feeds import personal
+    from scheduler.feeds.models import PersonalCalendar
+    from scheduler.util.phone import phone_key
+
+    key = phone_key("+8613800138000")
+    first = personal.person_token(key)
+    personal.revoke_person_token(key)
+    clock.advance(days=400)
+    db.session.execute(db.delete(PersonalCalendar))  # the purge drops a calendar whose registrations are gone
+    again = personal.person_token(key)
+    db.session.commit()
+    assert again != first
+    assert client.get(f"/calendars/personal/{first}.ics").status_code == 404
+    assert client.get(f"/calendars/personal/{again}.ics").status_code == 200
+
+
+def test_the_notice_says_what_is_kept_when_nothing_is_purged(app, client, monkeypatch):
+    monkeypatch.setitem(app.config, "REGISTRATION_RETENTION_DAYS", 0)
+    page = html(client.get("/privacy?lang=en"))
+    assert "kept until you erase them" in page and "0 days" not in page

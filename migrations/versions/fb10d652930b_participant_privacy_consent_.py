@@ -119,6 +119,14 @@ def upgrade():
         conn.execute(sa.text("UPDATE registrations SET phone_hash = :hash, channels = :channels WHERE id = :id").bindparams(_CHANNELS),
                      {"id": id_, "hash": phone_key(phone), "channels": kept})
 
+    # daily text counts matter for today only: start them afresh, by the numbers' hashes
+    op.execute("DELETE FROM sms_daily_counts")
+    with op.batch_alter_table('sms_daily_counts', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('phone_hash', sa.String(length=64), nullable=False))
+        batch_op.drop_constraint('pk_sms_daily_counts', type_='primary')
+        batch_op.create_primary_key('pk_sms_daily_counts', ['phone_hash', 'day'])
+        batch_op.drop_column('phone')
+
     with op.batch_alter_table('sms_choices', schema=None) as batch_op:
         batch_op.add_column(sa.Column('phone_hash', sa.String(length=64), nullable=True))
     for id_, phone in conn.execute(sa.text("SELECT id, phone FROM sms_choices")).all():
@@ -145,6 +153,12 @@ def downgrade():
             conn.execute(sa.text("DELETE FROM sms_choices WHERE id = :id"), {"id": id_})
     op.execute("DELETE FROM personal_calendars")
     op.execute("DELETE FROM registrations WHERE phone IS NULL OR name IS NULL")
+    op.execute("DELETE FROM sms_daily_counts")
+    with op.batch_alter_table('sms_daily_counts', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('phone', sa.VARCHAR(length=20), nullable=False))
+        batch_op.drop_constraint('pk_sms_daily_counts', type_='primary')
+        batch_op.create_primary_key('pk_sms_daily_counts', ['phone', 'day'])
+        batch_op.drop_column('phone_hash')
     with op.batch_alter_table('sms_choices', schema=None) as batch_op:
         batch_op.alter_column('phone', existing_type=sa.VARCHAR(length=20), nullable=False)
         batch_op.drop_index('ix_sms_choices_phone_created')

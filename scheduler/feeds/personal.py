@@ -72,18 +72,23 @@ def _person_row(phone_hash: str) -> PersonalCalendar | None:
     return db.session.scalar(select(PersonalCalendar).where(PersonalCalendar.phone_hash == phone_hash))
 
 
+def _person_derive(row: PersonalCalendar) -> str:
+    # the moment of issue is in it: a row purged and made again never brings an old link back
+    return _derive(PERSON_PREFIX, f"{row.phone_hash}:{row.issued_at.timestamp():.6f}", row.version)
+
+
 def person_token(phone_hash: str) -> str | None:
     """The person's link token (created on first use), or ``None`` if they revoked it. Only for
     someone who proved the number."""
     row = _person_row(phone_hash)
     if row is None:
         row = PersonalCalendar(phone_hash=phone_hash, version=1, issued_at=now())
-        row.token_hash = hash_secret(_derive(PERSON_PREFIX, phone_hash, 1))
+        row.token_hash = hash_secret(_person_derive(row))
         db.session.add(row)
         db.session.flush()
     if row.token_hash is None:
         return None
-    return _derive(PERSON_PREFIX, phone_hash, row.version)
+    return _person_derive(row)
 
 
 def reissue_person_token(phone_hash: str) -> str:
@@ -94,8 +99,9 @@ def reissue_person_token(phone_hash: str) -> str:
         assert token is not None
         return token
     row.version += 1
-    token = _derive(PERSON_PREFIX, phone_hash, row.version)
-    row.token_hash, row.issued_at, row.revoked_at = hash_secret(token), now(), None
+    row.issued_at, row.revoked_at = now(), None
+    token = _person_derive(row)
+    row.token_hash = hash_secret(token)
     db.session.flush()
     return token
 

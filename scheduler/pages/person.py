@@ -147,15 +147,20 @@ def person_action() -> Response:
     return redirect(url_for("pages.person_page"), code=303)
 
 
+def json_download(data: object, filename: str) -> Response:
+    """``data`` as a JSON file to save (never kept by a cache: it holds personal data)."""
+    body = json.dumps(data, ensure_ascii=False, indent=2)
+    return Response(body, content_type="application/json; charset=utf-8", headers={
+        "Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"})
+
+
 @bp.get("/me/data.json")
 def person_data() -> Response:
     """Everything kept about the number, as a JSON download."""
     phone_hash = proved_phone_hash()
     if phone_hash is None:
         abort(404)
-    body = json.dumps(access.person_data(phone_hash), ensure_ascii=False, indent=2)
-    return Response(body, content_type="application/json; charset=utf-8", headers={
-        "Content-Disposition": 'attachment; filename="my-registrations.json"', "Cache-Control": "no-store"})
+    return json_download(access.person_data(phone_hash), "my-registrations.json")
 
 
 @bp.post("/me/erase")

@@ -5,8 +5,6 @@ number needs the number proved (a texted code, on ``/me``) or a ``TD`` reply. A 
 registration's page keeps only the download and the erasure; an erased one's is gone."""
 from __future__ import annotations
 
-import json
-
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext
 from flask_wtf import FlaskForm
@@ -19,7 +17,7 @@ from scheduler.channels.sms.links import endpoint_id_for, registration_id_for
 from scheduler.extensions import db
 from scheduler.feeds import personal
 from scheduler.feeds.api import registration_links
-from scheduler.pages.person import proved_phone_hash
+from scheduler.pages.person import json_download, proved_phone_hash
 from scheduler.pages.views import bp
 from scheduler.privacy import access
 from scheduler.registrations.models import Registration, RegistrationStatus
@@ -86,9 +84,7 @@ def manage_reminders(code: str) -> str | Response:
 def registration_data(code: str) -> Response:
     """Everything kept about this registration, as a JSON download."""
     registration = _registration(code)
-    body = json.dumps(access.registration_data(registration), ensure_ascii=False, indent=2)
-    return Response(body, content_type="application/json; charset=utf-8", headers={
-        "Content-Disposition": f'attachment; filename="registration-{registration.id}.json"', "Cache-Control": "no-store"})
+    return json_download(access.registration_data(registration), f"registration-{registration.id}.json")
 
 
 @bp.post("/m/<code>/erase")

@@ -10,14 +10,16 @@
 """
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 from collections.abc import Iterator
 
 import icalendar
 import pytest
 
 from tests.browser.conftest import DESKTOP, TIMEOUT_MS, LiveServer
-from tests.browser.helpers import fill_registration, screenshot, sign_in
+from tests.browser.helpers import fill_registration, screenshot, sign_in, texted_code
 
 try:
     from playwright.sync_api import Browser, BrowserContext, Page, expect
@@ -253,10 +255,11 @@ def reached_by_tab(page: Page) -> tuple[int, list[str]]:
     page.locator("body").focus()
     for _ in range(total * 8 + 5):
         page.keyboard.press("Tab")
-        index = page.evaluate("() => document.activeElement && document.activeElement.dataset.tabCheck")
+        index, left = page.evaluate("""() => [document.activeElement && document.activeElement.dataset.tabCheck,
+                                               !document.activeElement || document.activeElement === document.body]""")
         if index is not None:
             reached.add(index)
-        elif reached:  # past the last control: focus left the page
+        elif reached and left:  # past the last control: focus left the page (a focusable chart is not a control)
             break
     missed = page.evaluate(
         """([selector, reached]) => {
@@ -281,3 +284,43 @@ def test_every_control_is_reachable_by_keyboard(people, live_server: LiveServer,
     page.goto(live_server(path.format(**live_server.ids)))
     total, missed = reached_by_tab(page)
     assert total > 0 and missed == [], missed
+
+
+@pytest.mark.parametrize("js", [True, False], ids=["js", "no-js"])
+def test_a_number_opens_only_its_owners_data_who_downloads_and_erases_it(people, live_server: LiveServer, clock, js: bool) -> None:
+    digits = "7" if js else "8"
+    phone = f"1380013{digits}701"
+    owner, stranger = people(js), people(js)
+    register(owner, live_server, live_server.ids["carnival"], "本人", phone)
+    clock.advance(minutes=2)  # one code a minute per number
+
+    # someone else types the owner's number: the code goes to the owner's phone, not to them
+    stranger.goto(live_server(f"/events/{live_server.ids['study_tour']}"))
+    form = stranger.locator("form:has(input[name=phone])")
+    form.locator("input[name=name]").fill("冒用者")
+    form.locator("input[name=phone]").fill(phone)
+    with stranger.expect_navigation():
+        form.get_by_role("button", name="获取验证码").click()
+    form = stranger.locator("form:has(input[name=phone])")
+    form.locator("input[name=code]").fill("000000" if texted_code(phone) != "000000" else "111111")
+    form.locator("input[name=consent]").check()
+    with stranger.expect_navigation():
+        form.get_by_role("button", name="报名", exact=True).click()
+    expect(stranger.locator("#code-error")).to_contain_text("验证码错误")
+    stranger.goto(live_server("/me"))
+    expect(stranger.locator("main")).not_to_contain_text("新会区科普嘉年华")
+
+    # the owner proved the number when registering: "My registrations" shows it, with its data
+    with owner.expect_navigation():
+        owner.get_by_role("link", name="我的报名").first.click()
+    expect(owner.locator("main table")).to_contain_text("新会区科普嘉年华")
+    if js:
+        with owner.expect_download() as download:
+            owner.get_by_role("link", name=re.compile("下载我们保存的")).click()
+        data = json.loads(Path(download.value.path()).read_text(encoding="utf-8"))
+        assert [r["registration"]["phone"] for r in data["registrations"]] == [f"+86{phone}"]
+    owner.locator("input[name=confirm]").check()
+    with owner.expect_navigation():
+        owner.get_by_role("button", name="删除我的全部数据").click()
+    expect(owner.get_by_role("status")).to_contain_text("已删除 1 条报名")
+    expect(owner.locator("main")).to_contain_text("没有使用此号码的报名")

@@ -63,7 +63,8 @@ def provider() -> SmsProvider:
 
 
 def _take_daily_slots(session: Session, phones: list[str], at: dt.datetime, cap: int) -> Counter[str]:
-    """Count the texts about to go to each number today, up to ``cap``; how many each may send.
+    """Count the texts about to go to each number today, up to ``cap``; how many each may send
+    (``phones``: the numbers' keyed hashes).
 
     One statement for the numbers that appear once (the usual fan-out), one each for the
     few that appear more often (an upsert cannot touch the same row twice).
@@ -71,15 +72,15 @@ def _take_daily_slots(session: Session, phones: list[str], at: dt.datetime, cap:
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     table = SmsDailyCount.__table__
     stmt = insert(table).on_conflict_do_update(
-        index_elements=["phone", "day"], set_={"count": table.c.count + 1}, where=table.c.count < cap
-    ).returning(table.c.phone)
+        index_elements=["phone_hash", "day"], set_={"count": table.c.count + 1}, where=table.c.count < cap
+    ).returning(table.c.phone_hash)
     wanted, granted, day = Counter(phones), Counter[str](), local_day(at)
-    once = [{"phone": phone, "day": day, "count": 1} for phone, times in wanted.items() if times == 1]
+    once = [{"phone_hash": phone, "day": day, "count": 1} for phone, times in wanted.items() if times == 1]
     if once:
         granted.update(session.scalars(stmt, once))
     for phone, times in wanted.items():
         for _ in range(times if times > 1 else 0):
-            granted.update(session.scalars(stmt.values(phone=phone, day=day, count=1)))
+            granted.update(session.scalars(stmt.values(phone_hash=phone, day=day, count=1)))
     return granted
 
 
@@ -148,7 +149,7 @@ class SmsChannel:
         cap = int(config.get("SMS_DAILY_CAP", 5))
         sign = config.get("SMS_SIGN_NAME") or "江门科技"
         rows = {r.id: r for r in session.execute(
-            select(Registration.id, Registration.phone, Registration.status, Registration.channels)
+            select(Registration.id, Registration.phone, Registration.phone_hash, Registration.status, Registration.channels)
             .where(Registration.id.in_({d.registration_id for d in deliveries}))
         )}
         stopped = opted_out({r.phone for r in rows.values()})
@@ -165,10 +166,10 @@ class SmsChannel:
                 found[delivery.id] = Defer(allowed, "Quiet hours: texts go between 08:00 and 21:00.")
             else:
                 ready.append((delivery, row))
-        slots = _take_daily_slots(session, [row.phone for _, row in ready], at, cap)
+        slots = _take_daily_slots(session, [row.phone_hash for _, row in ready], at, cap)
         for delivery, row in ready:
-            if slots[row.phone] > 0:
-                slots[row.phone] -= 1
+            if slots[row.phone_hash] > 0:
+                slots[row.phone_hash] -= 1
                 found[delivery.id] = SmsTarget(row.id, row.phone, manage_url(row.id), chosen, sign)
             else:
                 found[delivery.id] = Defer(send_time(next_morning(at), delivery.not_after), f"The number had its {cap} texts today.")

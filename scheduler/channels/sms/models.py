@@ -37,10 +37,12 @@ class SmsChoice(db.Model):
 
 
 class SmsDailyCount(db.Model):
-    """How many texts went to a number on one local day (the per-number daily cap)."""
+    """How many texts went to a number on one local day (the per-number daily cap), known by the
+    number's keyed hash: counting needs no number."""
 
     __tablename__ = "sms_daily_counts"
 
-    phone: Mapped[str] = mapped_column(String(20), primary_key=True)
+    #: :func:`scheduler.util.phone.phone_key` of the number.
+    phone_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     count: Mapped[int] = mapped_column(Integer, default=0)
