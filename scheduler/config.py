@@ -88,6 +88,10 @@ class Config:
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         #: How passwords are hashed (werkzeug's methods); the tests use a fast one.
         self.PASSWORD_HASH_METHOD = env("PASSWORD_HASH_METHOD", "scrypt")
+        #: Hours a sign-in lasts (the server ends it then, and on signing out).
+        self.SESSION_HOURS = float(env("SESSION_HOURS", "12"))
+        #: Bearer token Prometheus sends to scrape /metrics; empty: /metrics is off (404).
+        self.METRICS_TOKEN = env("METRICS_TOKEN", "")
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
         #: ``Secure`` exactly when ``BASE_URL`` is https: set by :func:`secure_cookies`, after any overrides.

@@ -7,9 +7,10 @@ What to alert on: ``scheduler_deliveries_overdue_seconds`` growing (no worker is
 """
 from __future__ import annotations
 
+import hmac
 from collections.abc import Iterator
 
-from flask import Blueprint, Flask, Response
+from flask import Blueprint, Flask, Response, current_app, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -58,7 +59,15 @@ _registry.register(EngineCollector())
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    """The engine's gauges in Prometheus' text format."""
+    """The engine's gauges in Prometheus' text format, for a scraper holding ``METRICS_TOKEN``
+    (``Authorization: Bearer …``); without the setting the page is off (404)."""
+    expected = str(current_app.config.get("METRICS_TOKEN") or "")
+    if not expected:
+        return Response("Not found.\n", status=404, content_type="text/plain; charset=utf-8")
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected.encode()):
+        return Response("Send 'Authorization: Bearer <METRICS_TOKEN>'.\n", status=401, content_type="text/plain; charset=utf-8",
+                        headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
     body = generate_latest(_registry)
     db.session.rollback()
     return Response(body, content_type=CONTENT_TYPE_LATEST)

@@ -24,19 +24,33 @@ def test_readyz_503_when_database_unreachable(client, monkeypatch):
     assert response.json["status"] == "unavailable"
 
 
-def test_metrics_show_the_engine_in_prometheus_text(client, ctx, clock):
+SCRAPER = {"Authorization": "Bearer scrape-secret"}
+
+
+def test_metrics_are_off_without_a_token_and_closed_without_the_right_one(app, client, monkeypatch):
+    assert client.get("/metrics").status_code == 404  # METRICS_TOKEN unset: nothing to see
+    monkeypatch.setitem(app.config, "METRICS_TOKEN", "scrape-secret")
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic c2NyYXBlLXNlY3JldA=="}):
+        refused = client.get("/metrics", headers=headers)
+        assert refused.status_code == 401 and refused.headers["WWW-Authenticate"].startswith("Bearer")
+        assert "scheduler_" not in refused.get_data(as_text=True)
+    assert client.get("/metrics", headers=SCRAPER).status_code == 200
+
+
+def test_metrics_show_the_engine_in_prometheus_text(app, client, ctx, clock, monkeypatch):
     import datetime as dt
 
+    monkeypatch.setitem(app.config, "METRICS_TOKEN", "scrape-secret")
     from scheduler.reminders.dispatch import dispatch_due
     from tests.factories import CST, create_event, create_org
 
     create_event(create_org("wyu"), publish=True, reminders=["P1D"])
     clock.set(dt.datetime(2024, 6, 21, 9, 30, tzinfo=CST))  # the reminder is half an hour overdue
-    response = client.get("/metrics")
+    response = client.get("/metrics", headers=SCRAPER)
     assert response.status_code == 200 and response.content_type.startswith("text/plain")
     text = response.get_data(as_text=True)
     assert "scheduler_reminders_overdue_seconds 1800.0" in text
     assert "scheduler_reminders_pending 1.0" in text
     dispatch_due()
-    text = client.get("/metrics").get_data(as_text=True)
-    assert "scheduler_reminders_overdue_seconds 0.0" in text and "Set-Cookie" not in str(client.get("/metrics").headers)
+    text = client.get("/metrics", headers=SCRAPER).get_data(as_text=True)
+    assert "scheduler_reminders_overdue_seconds 0.0" in text and "Set-Cookie" not in str(client.get("/metrics", headers=SCRAPER).headers)

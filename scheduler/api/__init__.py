@@ -88,6 +88,7 @@ def _unrouted_api_error(exc: HTTPException) -> tuple[Response, int] | HTTPExcept
 def init_app(app: Flask) -> None:
     """Register the API blueprint with every domain's endpoints, CSRF exemption and rate limits."""
     from scheduler.alerts import api as _alerts  # noqa: F401
+    from scheduler.audit import api as _audit  # noqa: F401
     from scheduler.channels import api as _webhooks  # noqa: F401
     from scheduler.channels.sms import api as _sms  # noqa: F401
     from scheduler.events import api as _events  # noqa: F401

@@ -4,12 +4,12 @@ from __future__ import annotations
 from flask import Flask
 from flask_babel import lazy_gettext
 
-from scheduler.extensions import db, login
+from scheduler.extensions import login
 
 
 def init_app(app: Flask) -> None:
     """Set up Flask-Login and the sign-in pages for the organizer pages."""
-    from scheduler.auth import views
+    from scheduler.auth import login_sessions, views
     from scheduler.auth.models import User
     from scheduler.auth.sessions import SessionInterface
 
@@ -21,4 +21,4 @@ def init_app(app: Flask) -> None:
 
     @login.user_loader
     def _load_user(user_id: str) -> User | None:
-        return db.session.get(User, int(user_id))
+        return login_sessions.live_user(user_id)

@@ -7,6 +7,7 @@ from flask import current_app
 from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
+from scheduler.audit.operations import record
 from scheduler.auth.models import ApiToken, Membership, Role, User
 from scheduler.extensions import db
 from scheduler.orgs.models import Organization
@@ -34,6 +35,7 @@ def create_user(email: str, password: str | None = None, *, name: str = "", is_a
     user = User(email=email.strip().lower(), name=name, is_admin=is_admin, password_hash=hash_password(password))
     db.session.add(user)
     db.session.flush()
+    record("user.create", f"user:{user.id}", detail={"email": user.email, "admin": is_admin})
     return user, password
 
 
@@ -43,8 +45,11 @@ def set_membership(user: User, org: Organization, role: Role) -> Membership:
     if membership is None:
         membership = Membership(user=user, org=org, role=role.value)
         db.session.add(membership)
+    before = membership.role if membership.id else None
     membership.role = role.value
     db.session.flush()
+    if before != role.value:
+        record("membership.set", f"user:{user.id}", org_id=org.id, detail={"email": user.email, "role": role.value, "before": before})
     return membership
 
 

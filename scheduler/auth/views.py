@@ -14,8 +14,9 @@ from werkzeug.wrappers import Response
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
+from scheduler.auth import login_sessions
 from scheduler.auth.operations import get_user_by_email, hash_password
-from scheduler.extensions import limiter
+from scheduler.extensions import db, limiter
 
 bp = Blueprint("auth", __name__)
 
@@ -62,7 +63,10 @@ def login() -> str | Response:
     if form.validate_on_submit():
         user = get_user_by_email(form.email.data or "")
         matches = check_password_hash(user.password_hash if user else _dummy_hash(), form.password.data or "")
-        if user is not None and matches and login_user(user):
+        if user is not None and matches and user.active:
+            login_sessions.start(user)
+            login_user(user)
+            db.session.commit()
             return redirect(safe_next(request.args.get("next")) or _after_login())
         error = str(WRONG_CREDENTIALS)
     return render_template("login.html", form=form, error=error)
@@ -70,8 +74,10 @@ def login() -> str | Response:
 
 @bp.post("/logout")
 def logout() -> Response:
-    """Sign out (a POST with the CSRF token, checked app-wide)."""
+    """Sign out (a POST with the CSRF token, checked app-wide): the session ends on the server too."""
+    login_sessions.end()
     logout_user()
+    db.session.commit()
     return redirect(url_for("auth.login"))
 
 

@@ -13,7 +13,8 @@ from sqlalchemy.orm.attributes import flag_modified
 
 from scheduler.api.errors import Conflict, Invalid
 from scheduler.auth.models import User
-from scheduler.channels.models import EndpointKind, WebhookEndpoint
+from scheduler.audit.operations import record
+from scheduler.channels.models import EndpointKind, WebhookEndpoint, display_url
 from scheduler.extensions import db
 from scheduler.orgs.models import Organization
 from scheduler.reminders.models import WAITING, Delivery, DeliveryStatus
@@ -74,7 +75,14 @@ def create_endpoint(org: Organization, url: str, *, kind: str = EndpointKind.WEB
     )
     db.session.add(endpoint)
     db.session.flush()
+    _audit("endpoint.create", endpoint)
     return endpoint
+
+
+def _audit(action: str, endpoint: WebhookEndpoint, **detail: Any) -> None:
+    """Record a change of an endpoint (its URL as people may see it: a robot's key is a credential)."""
+    record(action, f"endpoint:{endpoint.id}", org_id=endpoint.org_id,
+           detail={"kind": endpoint.kind, "url": display_url(endpoint.kind, endpoint.url), **detail})
 
 
 def update_endpoint(endpoint: WebhookEndpoint, changes: dict[str, Any]) -> None:
@@ -82,6 +90,7 @@ def update_endpoint(endpoint: WebhookEndpoint, changes: dict[str, Any]) -> None:
 
     Enabling clears the failure history; disabling cancels its waiting deliveries.
     """
+    was_enabled = endpoint.enabled
     if "url" in changes:
         endpoint.url = check_endpoint_url(changes["url"])
     for name in ("description", "alerts"):
@@ -102,6 +111,11 @@ def update_endpoint(endpoint: WebhookEndpoint, changes: dict[str, Any]) -> None:
         cancel_waiting_deliveries(endpoint, "The endpoint was disabled by its owner.")
     endpoint.updated_at = now()
     db.session.flush()
+    changed = sorted(name for name in changes if name != "enabled")
+    if changed:
+        _audit("endpoint.update", endpoint, changed=changed)  # names only: a secret's value never
+    if endpoint.enabled != was_enabled:
+        _audit("endpoint.enable" if endpoint.enabled else "endpoint.disable", endpoint)
 
 
 def rotate_secret(endpoint: WebhookEndpoint) -> str:
@@ -112,11 +126,13 @@ def rotate_secret(endpoint: WebhookEndpoint) -> str:
     endpoint.secret = new_webhook_secret()
     endpoint.updated_at = now()
     db.session.flush()
+    _audit("endpoint.rotate", endpoint)
     return endpoint.secret
 
 
 def delete_endpoint(endpoint: WebhookEndpoint) -> None:
     """Delete an endpoint with its deliveries (nothing more is sent to it)."""
+    _audit("endpoint.delete", endpoint)
     db.session.delete(endpoint)
     db.session.flush()
 

@@ -18,6 +18,7 @@ ORGANIZER_NAV = (
     ("pages.organizer_deliveries", lazy_gettext("Deliveries"), ("pages.organizer_deliver",)),
     ("pages.organizer_endpoints", lazy_gettext("Webhooks and robots"), ("pages.organizer_endpoint",)),
     ("pages.organizer_erasure", lazy_gettext("Erasure requests"), ("pages.organizer_erasure",)),
+    ("pages.organizer_audit", lazy_gettext("Audit log"), ("pages.organizer_audit",)),
 )
 #: Menu entries only some users may open: endpoint → whether the user may (set by the page's module).
 NAV_CHECKS: dict[str, Callable[[Any], bool]] = {}
@@ -62,6 +63,7 @@ def init_app(app: Flask) -> None:
     from scheduler.pages import organizer_deliveries as _deliveries  # noqa: F401  (routes on views.bp)
     from scheduler.pages import organizer_endpoints as _endpoints  # noqa: F401  (routes on views.bp)
     from scheduler.pages import organizer_erasure as _erasure  # noqa: F401  (routes on views.bp)
+    from scheduler.pages import organizer_audit as _audit  # noqa: F401  (routes on views.bp)
     from scheduler.pages import organizer_registrations as _registrations  # noqa: F401  (routes on views.bp)
     from scheduler.pages import public as _public  # noqa: F401  (routes on views.bp)
     from scheduler.pages import person as _person  # noqa: F401  (routes on views.bp)

@@ -51,6 +51,7 @@ from scheduler.i18n import current_language, format_local_datetime
 from scheduler.pages.views import bp
 from scheduler.registrations import operations
 from scheduler.registrations.models import Registration, RegistrationStatus
+from scheduler.audit.operations import record
 from scheduler.util.phone import mask_phone
 
 #: Rows of each table per page.
@@ -287,6 +288,10 @@ def organizer_registrations(event_id: int) -> Response:
         seated_page=sections["seated"].page, clear_url=_list_url(event.id),
         csv_url=url_for("pages.organizer_registrations_csv", event_id=event.id, lang=request.args.get("lang") or None),
     )
+    if can_edit:  # full numbers were shown
+        shown = sum(len(section.rows) for section in sections.values())
+        record("registrations.read", f"event:{event.id}", org_id=event.org_id, detail={"shown": shown, "search": bool(text)})
+        db.session.commit()
     response = Response(page, mimetype="text/html")
     response.headers["Cache-Control"] = "private, no-store"  # names and phone numbers
     return response
@@ -384,6 +389,9 @@ def organizer_registrations_csv(event_id: int) -> Response:
             _iso(r.created_at, tz), _iso(r.seated_at, tz), _iso(r.checked_in_at, tz), _iso(r.cancelled_at, tz),
         ]
         writer.writerow([csv_cell(cell) for cell in cells])
+    record("registrations.export", f"event:{event.id}", org_id=event.org_id,
+           detail={"rows": len(registrations), "numbers": "full" if full_phone else "masked"})
+    db.session.commit()
     response = Response(out.getvalue().encode("utf-8-sig"), mimetype="text/csv")
     response.headers["Content-Type"] = "text/csv; charset=utf-8"
     response.headers["Content-Disposition"] = _filename(event)

@@ -10,6 +10,7 @@ from flask_babel import gettext
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
+from scheduler.audit.operations import record
 from scheduler.channels.health import disable_endpoint
 from scheduler.channels.models import WebhookEndpoint
 from scheduler.channels.sms import choices
@@ -116,6 +117,7 @@ def unsubscribe_endpoint(code: str) -> str | Response:
             abort(400)
         if endpoint.enabled:
             disable_endpoint(endpoint, "Unsubscribed by the link in its messages.", now())
+            record("endpoint.unsubscribe", f"endpoint:{endpoint.id}", org_id=endpoint.org_id, actor="group member")
             db.session.commit()
         return redirect(url_for("pages.unsubscribe_endpoint", code=code))
     return render_template("unsubscribe_endpoint.html", endpoint=endpoint, form=form)

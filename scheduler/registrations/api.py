@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 
 from scheduler.api import api_user, bp, endpoint
 from scheduler.api.errors import NotFound
+from scheduler.audit.operations import record
 from scheduler.auth.models import Role
 from scheduler.auth.permissions import can, require_role
 from scheduler.events.queries import MAX_ID, get_visible_event
@@ -87,6 +88,9 @@ def list_registrations(event_id: int, query: RegistrationListQuery) -> Registrat
         if not show_phone and row.phone:
             item.phone = mask_phone(row.phone)
         items.append(item)
+    if show_phone and items:  # full numbers were read: who, when, from where
+        record("registrations.read", f"event:{event.id}", org_id=event.org_id, detail={"shown": len(items), "api": True})
+        db.session.commit()
     return RegistrationPage(items=items, page=query.page, per_page=query.per_page, total=total)
 
 

@@ -183,7 +183,8 @@ def reminder_code(live_server: LiveServer) -> str:
 @pytest.mark.parametrize("lang", ["", "?lang=en"], ids=["zh", "en"])
 @pytest.mark.parametrize(
     "name", ["login", "events", "month", "event", "confirmation", "calendars", "reminders", "import", "dashboard",
-             "organizer-events", "organizer-event", "event-form", "registrations", "deliveries", "endpoints", "endpoint-form"],
+             "organizer-events", "organizer-event", "event-form", "registrations", "deliveries", "endpoints", "endpoint-form",
+             "privacy", "me", "erasure"],
 )
 def test_page_fits_a_phone_screen(phone_page: Page, live_server: LiveServer, reminder_code: str, name: str, lang: str) -> None:
     page = phone_page
@@ -204,6 +205,9 @@ def test_page_fits_a_phone_screen(phone_page: Page, live_server: LiveServer, rem
         "events": "/events",
         "month": "/events/calendar?month=2024-06",
         "confirmation": f"/events/{live_server.ids['carnival']}",
+        "privacy": "/privacy",
+        "me": "/me",
+        "erasure": "/organizer/erasure",
     }[name]
     if lang and "?" in path:
         lang = lang.replace("?", "&")

@@ -277,7 +277,7 @@ def reached_by_tab(page: Page) -> tuple[int, list[str]]:
     "/", "/login", "/events/{study_tour}", "/registrations/cancel", "/calendars",
     "/organizer", "/organizer/events", "/organizer/events/new?kind=contest", "/organizer/events/{study_tour}",
     "/organizer/events/{study_tour}/registrations", "/organizer/deliveries", "/organizer/endpoints",
-    "/organizer/endpoints/new",
+    "/organizer/endpoints/new", "/privacy", "/me", "/organizer/erasure",
 ])
 def test_every_control_is_reachable_by_keyboard(people, live_server: LiveServer, path: str) -> None:
     page = organizer(people, live_server) if path.startswith("/organizer") else people()
@@ -324,3 +324,37 @@ def test_a_number_opens_only_its_owners_data_who_downloads_and_erases_it(people,
         owner.get_by_role("button", name="删除我的全部数据").click()
     expect(owner.get_by_role("status")).to_contain_text("已删除 1 条报名")
     expect(owner.locator("main")).to_contain_text("没有使用此号码的报名")
+
+
+def test_a_manager_erases_a_participant_on_request(people, live_server: LiveServer, clock) -> None:
+    participant = people()
+    phone = "13800139801"
+    register(participant, live_server, live_server.ids["carnival"], "要求删除者", phone)
+    manage = participant.locator("main a[href*='/m/']").first.get_attribute("href") or ""
+    staff = organizer(people, live_server)
+    staff.goto(live_server("/organizer/erasure"))
+    staff.get_by_role("textbox", name="Phone number").fill(phone)
+    staff.get_by_label("Request note (optional)").fill("申请编号 2024-017")
+    with staff.expect_navigation():
+        staff.get_by_role("button", name="Find the registrations").click()
+    expect(staff.locator("#matches")).to_contain_text("新会区科普嘉年华")
+    expect(staff.locator("main")).not_to_contain_text(phone)  # the number is shown masked only
+    with staff.expect_navigation():
+        staff.locator("#confirm-erasure").click()
+    expect(staff.get_by_role("status").first).to_contain_text("1")
+    assert participant.goto(manage).status == 404  # the participant's links are gone with the data
+    # an administrator finds the erasure, and who read the list before it, in the audit log
+    from scheduler.auth.operations import create_user
+
+    live_server.run(lambda: create_user("auditor@example.org", "auditor-password", is_admin=True))
+    admin = people()
+    sign_in(admin, live_server.url, "auditor@example.org", "auditor-password")
+    admin.goto(live_server("/organizer/audit?lang=en"))
+    admin.get_by_label("Action").select_option("registrations.erase")
+    with admin.expect_navigation():
+        admin.get_by_role("button", name="Show entries").click()
+    row = admin.locator("#audit tbody tr").first
+    expect(row).to_contain_text("Registrations erased on request")
+    expect(row).to_contain_text("138****9801")
+    expect(row).to_contain_text(live_server.organizer_email)
+    expect(admin.locator("main")).not_to_contain_text(phone)
