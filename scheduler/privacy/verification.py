@@ -108,7 +108,8 @@ def check_code(verification_id: str, phone: str, code: str) -> PhoneVerification
         verification.attempts += 1
         db.session.flush()
         left = MAX_TRIES - verification.attempts
-        raise Invalid(fields={"code": f"Wrong code: {left} tries left." if left else "Wrong code: ask for a new one."},
+        tries = "1 try" if left == 1 else f"{left} tries"
+        raise Invalid(fields={"code": f"Wrong code: {tries} left." if left else "Wrong code: ask for a new one."},
                       code="wrong_code")
     verification.verified_at = verification.verified_at or now()
     verification.expires_at = now()  # a code proves once
