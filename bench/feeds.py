@@ -16,7 +16,8 @@ Then
    path (nothing changed) is timed too;
 3. on the smallest size, ``gunicorn wsgi:app`` serves the database and a load generator
    (``wrk`` when on PATH, else a bounded Python one) measures requests per second of
-   the feed answered 200, of the feed answered 304 (``If-None-Match``), and of
+   the feed answered 200, answered 200 gzipped (``Accept-Encoding: gzip``), answered 304
+   (``If-None-Match``), and of
    ``/healthz`` on the same server (goals: 304 at least 0.5 and 200 at least 0.3 of
    ``/healthz``).
 
@@ -87,6 +88,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BUILD_GOAL = 1.5  # database build / in-memory floor
 REBUILD_GOAL = 0.10  # rebuild after one change / cold build
 LOAD_GOALS = {"feed_304": 0.5, "feed_200": 0.3}  # requests per second / those of /healthz
+#: What a client asking for a compressed feed sends.
+GZIP = {"Accept-Encoding": "gzip"}
 
 # --------------------------------------------------------------------------- data
 
@@ -356,8 +359,15 @@ def load_dataset(size: int, seed: int) -> tuple[list[dict[str, Any]], dict[int, 
     return rows, {o.id: o for o in orgs.values()}
 
 
+#: How long a past event stays in the public feeds: ``FEED_PAST_DAYS``' default (the benchmark's app keeps it).
+FEED_PAST = dt.timedelta(days=400)
+
+
 def shown(row: dict[str, Any], at: dt.datetime) -> bool:
-    """Whether the all-events feed shows the event of ``row`` at ``at`` (see :meth:`Scope.conditions`)."""
+    """Whether the all-events feed shows the event of ``row`` at ``at`` (see :meth:`Scope.conditions`):
+    published or held, or cancelled lately, and not yet aged out (``FEED_PAST_DAYS``)."""
+    if row["last_ends_at"] < at - FEED_PAST:
+        return False
     if row["status"] in (Status.PUBLISHED.value, Status.COMPLETED.value):
         return True
     return row["status"] == Status.CANCELLED.value and row["cancelled_at"] >= at - CANCELLED_VISIBLE
@@ -579,6 +589,10 @@ class LoadResult:
     feed_bytes: int
     phases: list[LoadPhase] = field(default_factory=list)
     error: str | None = None
+    #: The same feed gzipped (``Accept-Encoding: gzip``).
+    feed_gzip_bytes: int = 0
+    #: Events in the feed (those not aged out of it: ``FEED_PAST_DAYS``).
+    feed_events: int = 0
 
     def ratio(self, name: str) -> float | None:
         """Requests per second of phase ``name`` over those of ``/healthz`` (all rounds together)."""
@@ -658,8 +672,8 @@ def db_build(app: Flask, at: dt.datetime, cold: bool = True) -> tuple[float, Any
     starting changes the progress note, a cancelled event drops out), which must not happen
     between the runs compared.
     """
-    scope = all_scope()
     with frozen(at), app.app_context():
+        scope = all_scope()
         if cold:
             clear_caches(app)
         gc.collect()
@@ -693,8 +707,8 @@ def measure_builds(app: Flask, backend: str, size: int, rows: list[dict[str, Any
     hand_body = floor_handwritten(meta, views, base, organizer, vtimezone)
     counts = {name: body.count(b"BEGIN:VEVENT") for name, body in (("database", feed.body), ("build_calendar", floor_body),
                                                                       ("handwritten", hand_body))}
-    if len(set(counts.values())) != 1 or counts["database"] != size:
-        raise RuntimeError(f"the feeds do not hold the {size} events expected: {counts}")
+    if len(set(counts.values())) != 1 or counts["database"] != len(views):
+        raise RuntimeError(f"the feeds do not hold the {len(views)} events of the {size} shown at {at}: {counts}")
     samples: dict[str, list[float]] = {"database": [], "progress": [], "build_calendar": [], "handwritten": []}
 
     def floor(call: Callable[[], bytes]) -> float:
@@ -1015,7 +1029,7 @@ def run_python_load(port: int, path: str, headers: dict[str, str], seconds: floa
     }
 
 
-def measure_load(backend: str, url: str, size: int, args: argparse.Namespace) -> LoadResult:
+def measure_load(backend: str, url: str, size: int, args: argparse.Namespace, events: int | None = None) -> LoadResult:
     """Part 3: gunicorn on ``url``; /healthz, the feed answered 200, the feed answered 304, each for ``--duration`` s."""
     use_wrk = args.generator == "wrk" or (args.generator == "auto" and shutil.which("wrk") is not None)
     check = "each response" if args.check == "each" else "bytes"
@@ -1040,13 +1054,19 @@ def measure_load(backend: str, url: str, size: int, args: argparse.Namespace) ->
             if status != 200:
                 raise RuntimeError(f"{FEED_PATH} answered {status}: {body[:300]!r}")
             etag = headers.get("ETag") or headers.get("etag")
-            if not etag or body.count(b"BEGIN:VEVENT") != size:
-                raise RuntimeError(f"{FEED_PATH}: ETag {etag!r}, {body.count(b'BEGIN:VEVENT')} events (expected {size})")
-            result.feed_bytes = len(body)
+            expected = size if events is None else events
+            if not etag or body.count(b"BEGIN:VEVENT") != expected:
+                raise RuntimeError(f"{FEED_PATH}: ETag {etag!r}, {body.count(b'BEGIN:VEVENT')} events (expected {expected})")
+            result.feed_bytes, result.feed_events = len(body), expected
             health_bytes = len(get(server.port, TRIVIAL_PATH)[2])
+            gz_status, gz_headers, gz_body = get(server.port, FEED_PATH, GZIP)
+            if gz_status != 200 or (gz_headers.get("Content-Encoding") or gz_headers.get("content-encoding")) != "gzip":
+                raise RuntimeError(f"{FEED_PATH} with {GZIP}: {gz_status}, not gzip")
+            result.feed_gzip_bytes = len(gz_body)
             phases = (
                 ("healthz", TRIVIAL_PATH, {}, 200, health_bytes),
                 ("feed_200", FEED_PATH, {}, 200, len(body)),
+                ("feed_200_gzip", FEED_PATH, GZIP, 200, len(gz_body)),
                 ("feed_304", FEED_PATH, {"If-None-Match": etag}, 304, 0),
             )
             wire = {path + str(extra): wire_size(server.port, path, extra) for _, path, extra, _, _ in phases}
@@ -1123,7 +1143,7 @@ def _run_backend(backend: str, urls: Callable[[], Any], args: argparse.Namespace
                     db.engine.dispose()
             if size == sizes[0] and not args.no_load:
                 print(f"  under load: {args.duration:g} s per endpoint ...", flush=True)
-                load_result = measure_load(backend, url, size, args)
+                load_result = measure_load(backend, url, size, args, events=sum(shown(row, now()) for row in rows))
                 if load_result.error:
                     print(f"  load test failed: {load_result.error}", flush=True)
     return builds, rebuild, load_result
@@ -1188,7 +1208,8 @@ def print_report(builds: Sequence[BuildResult], rebuilds: Sequence[RebuildResult
                   f" {'bad':>5} │ {'vs healthz':>10} {'rounds':>11} │ goal")
         print(header)
         print("─" * len(header))
-        labels = {"healthz": f"GET {TRIVIAL_PATH}", "feed_200": f"GET {FEED_PATH}", "feed_304": f"GET {FEED_PATH} If-None-Match"}
+        labels = {"healthz": f"GET {TRIVIAL_PATH}", "feed_200": f"GET {FEED_PATH}", "feed_200_gzip": f"GET {FEED_PATH} gzip",
+                  "feed_304": f"GET {FEED_PATH} If-None-Match"}
         for load in loads:
             if load.error:
                 print(f"{load.backend:<10} FAILED: {load.error.splitlines()[0]}")
@@ -1202,7 +1223,8 @@ def print_report(builds: Sequence[BuildResult], rebuilds: Sequence[RebuildResult
                 print(f"{load.backend:<10} {labels[p.name]:<36} {p.expected_status:>4} │ {p.requests:>8,} {p.rps:>8,.0f}"
                       f" {p.p50_ms or 0:>7.2f} {p.p95_ms or 0:>7.2f} │ {p.bad:>5} │ {ratio or 0:>10.3f} {spread_text:>11} │"
                       f" {goal_text}")
-            print(f"{'':<10} feed of {load.size:,} events, {load.feed_bytes / 1024:,.0f} KB per 200 response"
+            print(f"{'':<10} feed of {load.feed_events:,} events ({load.size:,} in the database), {load.feed_bytes / 1024:,.0f} KB per 200 response,"
+                  f" {load.feed_gzip_bytes / 1024:,.0f} KB gzipped"
                   f" ({next((p.rps for p in load.phases if p.name == 'feed_200'), 0) * load.feed_bytes / 2**20:,.0f} MB/s)")
             for p in load.phases:
                 if p.bad:

@@ -57,6 +57,9 @@ class Config:
         self.ORGANIZER_EMAIL = env("ORGANIZER_EMAIL", "noreply@example.org")
         #: Seconds one process may answer feeds from its cache before re-reading the feeds' version.
         self.FEED_VERSION_TTL = float(env("FEED_VERSION_TTL", "1"))
+        #: Days past events stay in the public feeds after their last occurrence ends (0: for ever);
+        #: the yearly archive feeds keep them.
+        self.FEED_PAST_DAYS = int(env("FEED_PAST_DAYS", "400"))
         self.OUTBOUND_ALLOWLIST = _csv(env("OUTBOUND_ALLOWLIST", ""))
         self.SMS_PROVIDER = env("SMS_PROVIDER", "console")
         # every provider's own settings (SMS_ALIYUN_*, SMS_TENCENT_*, SMS_HTTP_*, SMS_TIMEOUT)

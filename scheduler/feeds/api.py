@@ -18,7 +18,7 @@ from scheduler.util.urls import absolute_url
 class CalendarOut(CalendarLinks):
     """One public calendar feed."""
 
-    key: str = Field(description="all, kinds/<kind>, orgs/<slug> or counties/<county>.")
+    key: str = Field(description="all, kinds/<kind>, orgs/<slug>, counties/<county> or archive/<year> (a past year, kept for good).")
     name_zh: str
     name_en: str
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, replace
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from sqlalchemy import ColumnElement, and_, func, or_, select
 
 from scheduler.events.kinds import KINDS, Kind
 from scheduler.events.models import Event, FeedRemoval, Status
@@ -13,6 +16,7 @@ from scheduler.orgs.counties import COUNTIES
 from scheduler.orgs.models import Organization
 from scheduler.orgs.queries import county_org_ids, get_org_by_slug, subtree_ids
 from scheduler.registrations.models import Registration, RegistrationStatus
+from scheduler.util.time import now
 
 #: Cancelled events stay in feeds this long after the cancellation, so clients see it.
 CANCELLED_VISIBLE = dt.timedelta(days=30)
@@ -36,14 +40,27 @@ class Scope:
     #: A registration's own calendar.
     registration_id: int | None = None
     event_id: int | None = None
+    #: Public feeds: events whose last occurrence ended longer ago than this leave the feed
+    #: (``FEED_PAST_DAYS``); ``None`` keeps them (personal feeds, one event, archives).
+    past: dt.timedelta | None = None
+    #: A yearly archive: events starting in this period ``[start, end)`` (local year bounds).
+    period: tuple[dt.datetime, dt.datetime] | None = None
 
     def conditions(self, at: dt.datetime) -> list[ColumnElement[bool]]:
         """SQL conditions on ``Event`` for the events this feed shows at ``at``."""
-        shown = or_(
+        return [self.shown(at), *self.static_conditions(), *self.recent(at)]
+
+    @staticmethod
+    def shown(at: dt.datetime) -> ColumnElement[bool]:
+        """Published or held events, and cancelled ones for a while (so clients see the cancellation)."""
+        return or_(
             Event.status.in_((Status.PUBLISHED.value, Status.COMPLETED.value)),
             and_(Event.status == Status.CANCELLED.value, Event.cancelled_at >= at - CANCELLED_VISIBLE),
         )
-        return [shown, *self.static_conditions()]
+
+    def recent(self, at: dt.datetime) -> list[ColumnElement[bool]]:
+        """The events not yet aged out of a public feed (none for feeds that keep the past)."""
+        return [] if self.past is None else [Event.last_ends_at >= at - self.past]
 
     def static_conditions(self) -> list[ColumnElement[bool]]:
         """The conditions that do not depend on time: kinds, organizations, person, event."""
@@ -54,6 +71,8 @@ class Scope:
             conditions.append(Event.org_id.in_(sorted(self.org_ids)))
         if self.event_id is not None:
             conditions.append(Event.id == self.event_id)
+        if self.period is not None:
+            conditions += [Event.starts_at >= self.period[0], Event.starts_at < self.period[1]]
         if self.personal:
             conditions.append(Event.id.in_(select(Registration.event_id).where(*self.registration_conditions())))
         return conditions
@@ -107,9 +126,15 @@ class Scope:
         return scope
 
 
+def _past() -> dt.timedelta | None:
+    """How long past events stay in public feeds (``FEED_PAST_DAYS``; 0: for ever)."""
+    days = int(current_app.config.get("FEED_PAST_DAYS", 400))
+    return dt.timedelta(days=days) if days > 0 else None
+
+
 def all_scope() -> Scope:
-    """Every public event."""
-    return Scope("all", "江门科普活动日程", "Jiangmen science & technology events")
+    """Every public event (past ones for ``FEED_PAST_DAYS``)."""
+    return Scope("all", "江门科普活动日程", "Jiangmen science & technology events", past=_past())
 
 
 def kind_scope(kind: str) -> Scope | None:
@@ -118,7 +143,7 @@ def kind_scope(kind: str) -> Scope | None:
         info = KINDS[Kind(kind)]
     except ValueError:
         return None
-    return Scope(f"kinds/{kind}", info.name_zh, info.name_en, kinds=frozenset({kind}))
+    return Scope(f"kinds/{kind}", info.name_zh, info.name_en, kinds=frozenset({kind}), past=_past())
 
 
 def org_scope(slug: str) -> Scope | None:
@@ -126,7 +151,8 @@ def org_scope(slug: str) -> Scope | None:
     org = get_org_by_slug(slug)
     if org is None:
         return None
-    return Scope(f"orgs/{slug}", f"{org.name_zh} 科普活动", f"{org.name_en} events", org_ids=frozenset(subtree_ids({org.id})))
+    return Scope(f"orgs/{slug}", f"{org.name_zh} 科普活动", f"{org.name_en} events", org_ids=frozenset(subtree_ids({org.id})),
+                 past=_past())
 
 
 def county_scope(county: str) -> Scope | None:
@@ -134,7 +160,28 @@ def county_scope(county: str) -> Scope | None:
     if county not in COUNTIES:
         return None
     zh, en = COUNTIES[county]
-    return Scope(f"counties/{county}", f"{zh} 科普活动", f"{en} events", org_ids=frozenset(county_org_ids(county)))
+    return Scope(f"counties/{county}", f"{zh} 科普活动", f"{en} events", org_ids=frozenset(county_org_ids(county)), past=_past())
+
+
+def archive_scope(year: int) -> Scope | None:
+    """Every public event that started in ``year`` (local time), kept for good; ``None`` for a year
+    outside 2000 to this year."""
+    tz = ZoneInfo(current_app.config["TIMEZONE"])
+    if not 2000 <= year <= now().astimezone(tz).year:
+        return None
+    start = dt.datetime(year, 1, 1, tzinfo=tz)
+    end = dt.datetime(year + 1, 1, 1, tzinfo=tz)
+    return Scope(f"archive/{year}", f"江门科普活动 {year}年", f"Jiangmen science & technology events {year}", period=(start, end))
+
+
+def archive_years() -> list[int]:
+    """The years with public events, oldest first, up to this year (each has an archive feed)."""
+    tz = ZoneInfo(current_app.config["TIMEZONE"])
+    first = db.session.scalar(select(func.min(Event.starts_at)).where(Event.status != Status.DRAFT.value))
+    this_year = now().astimezone(tz).year
+    if first is None:
+        return []
+    return list(range(max(2000, first.astimezone(tz).year), this_year + 1))
 
 
 def person_scope(phone_hash: str) -> Scope:
@@ -158,4 +205,5 @@ def every_public_scope() -> list[Scope]:
     scopes += [s for k in Kind if (s := kind_scope(k.value))]
     scopes += [s for slug in db.session.scalars(select(Organization.slug).order_by(Organization.id)) if (s := org_scope(slug))]
     scopes += [s for c in COUNTIES if (s := county_scope(c))]
+    scopes += [s for year in archive_years() if (s := archive_scope(year))]
     return scopes

@@ -9,6 +9,7 @@ that event changed.
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import hashlib
 import time
 from dataclasses import dataclass
@@ -45,6 +46,14 @@ class Feed:
     etag: str
     last_modified: dt.datetime
 
+    def gzipped(self) -> bytes:
+        """The body gzip-compressed, made once per feed (deterministic: no timestamp in it)."""
+        packed = caches().gzipped.get(self.etag)
+        if packed is None:
+            packed = gzip.compress(self.body, compresslevel=6, mtime=0)
+            caches().gzipped.put(self.etag, packed)
+        return packed
+
 
 @dataclass(frozen=True)
 class ProgressNote:
@@ -72,6 +81,8 @@ class FeedCaches:
         self.events: LRU[bytes] = LRU(50_000)
         self.feeds: LRU[CachedFeed] = LRU(512)
         self.progress: LRU[ProgressNote] = LRU(16)
+        #: Gzipped bodies by the feed's ETag.
+        self.gzipped: LRU[bytes] = LRU(512)
         #: The feeds' version as last read, and when (time.monotonic()).
         self.version, self.version_read_at = 0, float("-inf")
 
@@ -150,6 +161,11 @@ def _change_moments(scope: Scope, at: dt.datetime) -> dict[str, dt.datetime | No
         # the cancelled event that will drop out next (the feed changes then by itself)
         "next_drop_out": select(func.min(Event.cancelled_at)).where(*shown, Event.status == Status.CANCELLED.value).scalar_subquery(),
     }
+    if scope.past is not None:
+        # the event that ages out next (the feed changes then by itself), and the last one that did
+        columns["next_age_out"] = select(func.min(Event.last_ends_at)).where(*shown).scalar_subquery()
+        aged = [scope.shown(at), *scope.static_conditions(), Event.last_ends_at < at - scope.past]
+        columns["aged_out"] = select(func.max(Event.last_ends_at)).where(*aged).scalar_subquery()
     removals = scope.removal_conditions()
     if removals is not None:
         expired = [Event.status == Status.CANCELLED.value, Event.cancelled_at < at - CANCELLED_VISIBLE, *scope.static_conditions()]
@@ -186,11 +202,14 @@ def _select(scope: Scope, at: dt.datetime, columns: tuple[Any, ...]) -> Select:
     return stmt.order_by(Event.starts_at, Event.id)
 
 
-def _last_modified(moments: dict[str, dt.datetime | None], progress: ProgressNote | None) -> dt.datetime:
+def _last_modified(moments: dict[str, dt.datetime | None], progress: ProgressNote | None,
+                   past: dt.timedelta | None = None) -> dt.datetime:
     """The newest change to what the feed shows, removals and description included."""
-    values = [v for name, v in moments.items() if name not in ("expired_cancellation", "next_drop_out")]
+    values = [v for name, v in moments.items() if name not in ("expired_cancellation", "next_drop_out", "next_age_out", "aged_out")]
     if moments.get("expired_cancellation") is not None:
         values.append(moments["expired_cancellation"] + CANCELLED_VISIBLE)  # when it dropped out of the feed
+    if moments.get("aged_out") is not None and past is not None:
+        values.append(moments["aged_out"] + past)  # when the last past event left the feed
     if progress is not None:
         values.append(progress.changed_at)
     return _max(*values).replace(microsecond=0)
@@ -226,8 +245,9 @@ def feed_for(scope: Scope, alarms: tuple[dt.timedelta, ...] = ()) -> Feed:
     valid_until = min(
         progress.valid_until if progress else _FAR,
         moments["next_drop_out"] + CANCELLED_VISIBLE if moments["next_drop_out"] else _FAR,
+        moments["next_age_out"] + scope.past if moments.get("next_age_out") and scope.past else _FAR,
     )
-    feed = _build(scope, alarms, at, progress, _last_modified(moments, progress))
+    feed = _build(scope, alarms, at, progress, _last_modified(moments, progress, scope.past))
     caches().feeds.put(key, CachedFeed(feed, version, valid_until))
     return feed
 

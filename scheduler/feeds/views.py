@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import Blueprint, Response, abort, render_template, request
+from werkzeug.datastructures import Headers
 from werkzeug.http import http_date, is_resource_modified
 
 from scheduler.api.errors import NotFound
@@ -50,16 +51,43 @@ def _serve(scope: scopes.Scope | None, personal: bool = False) -> Response:
     except scopes.UnknownFilter as exc:
         return _plain(400, str(exc))
     feed = feed_for(scope, _alarms())
+    packed = request.accept_encodings["gzip"] > 0
+    etag = f"{feed.etag}-gz" if packed else feed.etag  # each representation its own validator
     headers = {
-        "ETag": f'"{feed.etag}"',
+        "ETag": f'"{etag}"',
         "Last-Modified": http_date(feed.last_modified),
         "Cache-Control": ("private" if personal else "public") + ", max-age=300",
+        "Vary": "Accept-Encoding",  # the only thing a feed's answer varies on
     }
-    if not is_resource_modified(request.environ, etag=feed.etag, last_modified=feed.last_modified):
-        return Response(status=304, headers=headers)
-    response = Response(feed.body, content_type="text/calendar; charset=utf-8", headers=headers)
+    if _not_modified(feed.etag, feed.last_modified):
+        return NotModified(status=304, headers=headers, mimetype="text/calendar")
+    body = feed.gzipped() if packed else feed.body
+    response = Response(body, content_type="text/calendar; charset=utf-8", headers=headers)
+    if packed:
+        response.headers["Content-Encoding"] = "gzip"
     response.headers["Content-Disposition"] = 'inline; filename="calendar.ics"'
     return response
+
+
+class NotModified(Response):
+    """A 304 that keeps ``Last-Modified``: werkzeug strips it as an entity header, yet calendar
+    clients and caches revalidate with it (RFC 9110 lets a 304 carry it)."""
+
+    def get_wsgi_headers(self, environ: dict[str, object]) -> Headers:  # type: ignore[override]
+        """The headers werkzeug sends, with ``Last-Modified`` put back."""
+        headers = super().get_wsgi_headers(environ)  # type: ignore[arg-type]
+        if "Last-Modified" in self.headers:
+            headers["Last-Modified"] = self.headers["Last-Modified"]
+        return headers
+
+
+def _not_modified(etag: str, last_modified: dt.datetime) -> bool:
+    """Whether the client holds this feed already: either representation's ETag (plain or ``-gz``:
+    a cache may have stored the other), else Last-Modified."""
+    wanted = request.if_none_match
+    if wanted:
+        return wanted.contains(etag) or wanted.contains(f"{etag}-gz") or wanted.star_tag
+    return not is_resource_modified(request.environ, last_modified=last_modified)
 
 
 @bp.get("/calendars/all.ics")
@@ -97,6 +125,12 @@ def personal(token: str) -> Response:
     return _serve(scopes.person_scope(phone_hash) if phone_hash else None, personal=True)
 
 
+@bp.get("/calendars/archive/<int:year>.ics")
+def archive(year: int) -> Response:
+    """Every public event that started in ``year``, kept for good (public feeds drop the past)."""
+    return _serve(scopes.archive_scope(year))
+
+
 @bp.get("/events/<int:event_id>.ics")
 def single_event(event_id: int) -> Response:
     """One event, to add to a calendar."""
@@ -112,6 +146,8 @@ def feed_url(scope: scopes.Scope) -> str:
     kind, _, rest = scope.key.partition("/")
     if kind == "all":
         return absolute_url("feeds.all_events")
+    if kind == "archive":
+        return absolute_url("feeds.archive", year=int(rest))
     endpoint = {"kinds": ("feeds.by_kind", "kind"), "orgs": ("feeds.by_org", "slug"), "counties": ("feeds.by_county", "county")}[kind]
     return absolute_url(endpoint[0], **{endpoint[1]: rest})
 
