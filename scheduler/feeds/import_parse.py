@@ -326,6 +326,9 @@ def parse_calendar(
     """
     deadline = time.monotonic() + max_seconds
     calendar = _load(scanned)
+    # Google and Apple name the calendar's zone here: floating times are in it, not in ours
+    declared = calendar.get("X-WR-TIMEZONE")
+    default_zone = (iana_zone(str(declared)) if declared is not None and not isinstance(declared, list) else None) or default_zone
     events = [c for c in calendar.subcomponents if c.name == "VEVENT"]
     lines: list[int | None] = list(scanned.event_lines) if len(scanned.event_lines) == len(events) else [None] * len(events)
     problems: list[Problem] = []

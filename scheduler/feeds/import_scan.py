@@ -1,12 +1,14 @@
 """The checks an imported calendar passes before any parser sees it.
 
-A size cap, UTF-8 text without NUL characters, one ``VCALENDAR`` with every ``BEGIN``
+A size cap, text (UTF-8, UTF-16 with a BOM, or GBK/GB18030) without NUL characters, one ``VCALENDAR`` with every ``BEGIN``
 closed by its ``END``, a maximum nesting depth and a maximum number of events. The scan
 also notes the line where each event begins (for messages) and leaves out the
 ``VTIMEZONE`` blocks: time zones are taken by their IANA name, never from a definition
 in the file (which the parser would otherwise keep in a process-wide cache).
 """
 from __future__ import annotations
+
+import codecs
 
 import re
 from collections.abc import Mapping
@@ -65,13 +67,31 @@ def _decode(data: bytes, limits: ImportLimits) -> str:
         raise _reject(f"The file is too large ({human_size(len(data))}); at most {human_size(limits.max_bytes)} are imported.")
     if not data.strip():
         raise _reject("The file is empty.")
-    try:
-        text = data.removeprefix(_BOM).decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise _reject(f"Not an iCalendar file: it is not UTF-8 text (byte {exc.start}).") from None
+    text = _text_of(data)
     if "\x00" in text:
         raise _reject("Not an iCalendar file: it contains NUL characters.")
     return text
+
+
+def _text_of(data: bytes) -> str:
+    """The file as text: UTF-8 (with or without a BOM), UTF-16 with its BOM (Windows tools), or
+    GB18030/GBK (older Chinese tools; taken only when it then reads as an iCalendar file)."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise _reject(f"Not an iCalendar file: it starts as UTF-16 text but breaks at byte {exc.start}.") from None
+    try:
+        return data.removeprefix(_BOM).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        position = exc.start
+    try:
+        text = data.decode("gb18030")
+    except UnicodeDecodeError:
+        text = ""
+    if text.lstrip().upper().startswith("BEGIN:VCALENDAR"):
+        return text
+    raise _reject(f"Not an iCalendar file: it is not UTF-8 text (byte {position}), nor UTF-16 or GBK/GB18030 text.")
 
 
 def _logical_lines(text: str) -> list[tuple[int, str]]:
