@@ -38,3 +38,22 @@ def test_floating_times_are_read_in_the_calendars_own_zone(ctx):
     assert outlook.timezone == "Europe/Berlin"
     [unknown] = read_calendar(EVENT.format(head="X-WR-TIMEZONE:Mars/Olympus\r\n").encode(), default_kind="science_carnival")
     assert unknown.timezone == "Asia/Shanghai"  # an unknown name: the app's zone, as without it
+
+
+SERIES_IN_UTC = (
+    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Google Inc//Google Calendar 70.9054//EN\r\n{head}"
+    "BEGIN:VEVENT\r\nUID:weekly@google.com\r\nSUMMARY:周六科普课堂\r\n"
+    "DTSTART:20240706T010000Z\r\nDTEND:20240706T030000Z\r\n"
+    "RRULE:FREQ=WEEKLY;UNTIL=20240727T010000Z\r\nEXDATE:20240713T010000Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+)
+
+
+def test_a_series_anchored_in_utc_is_kept_in_local_time(ctx):
+    from scheduler.events.times import occurrence_starts
+
+    [item] = read_calendar(SERIES_IN_UTC.format(head="X-WR-TIMEZONE:Asia/Shanghai\r\n").encode(), default_kind="science_carnival")
+    assert item.timezone == "Asia/Shanghai"  # shown and texted as 09:00, not 01:00
+    assert item.start == dt.datetime(2024, 7, 6, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    starts = [s.astimezone(ZoneInfo("Asia/Shanghai")) for s in occurrence_starts(item.times.starts_at, item.timezone, item.rrule)]
+    assert [s.day for s in starts] == [6, 13, 20, 27] and all((s.hour, s.minute) == (9, 0) for s in starts)
+    assert item.exdates == ("2024-07-13T01:00:00+00:00",)  # 13 July left out, as in the source

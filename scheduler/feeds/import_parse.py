@@ -268,8 +268,15 @@ class _EventReader:
             end = self.end_from_dtend(start, given) if given is not None else None
         elif length_prop is not None:
             end = self.end_from_duration(start, length_prop)
-        if all_day or zone is None or (zone == "UTC" and not rules):
-            zone = self.default_zone  # shown in the city's zone; a UTC series expands in UTC (RFC 5545)
+        if zone == "UTC" and rules and isinstance(start, dt.datetime):
+            # A series anchored in UTC (Google writes them so) is meant in the calendar's local time:
+            # kept in UTC it would be shown and texted in UTC wall time. Re-anchored in the zone
+            # (the calendar's X-WR-TIMEZONE, else ours), each occurrence keeps its local time.
+            local = ZoneInfo(self.default_zone)
+            start = start.astimezone(local)
+            end = end.astimezone(local) if isinstance(end, dt.datetime) else end
+        if all_day or zone is None or zone == "UTC":
+            zone = self.default_zone  # shown in the calendar's (or the city's) zone
         rule = self.rule_text(rules[0], zone) if len(rules) == 1 else None
         if self.problems:
             return None
