@@ -13,9 +13,12 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from icalendar import Alarm, Calendar, Event, Timezone, vCalAddress, vDuration, vText
+from dateutil import parser as date_parser
+from icalendar import Alarm, Calendar, Event, vCalAddress, vDuration, vText
 
 from scheduler.events.kinds import CONTEST_STAGES, KINDS, SECTOR_NAMES, Kind
+from scheduler.events.times import parse_rrule
+from scheduler.feeds.vtimezone import vtimezone
 from scheduler.util.time import UTC
 
 PRODID = "-//Jiangmen Science & Technology Events//Scheduler 1.0//ZH"
@@ -142,17 +145,18 @@ def render_event(view: EventView, links: Links, alarms: tuple[dt.timedelta, ...]
     event = Event()
     event.add("uid", view.uid)
     event.add("dtstamp", view.updated_at.astimezone(UTC))
+    starts_at, ends_at = _first_occurrence(view)
     if view.all_day:
-        event.add("dtstart", _local(view.starts_at, tz).date())
-        event.add("dtend", _local(view.ends_at, tz).date())
+        event.add("dtstart", _local(starts_at, tz).date())
+        event.add("dtend", _local(ends_at, tz).date())
     else:
-        event.add("dtstart", _local(view.starts_at, tz))
-        event.add("dtend", _local(view.ends_at, tz))
+        event.add("dtstart", _local(starts_at, tz))
+        event.add("dtend", _local(ends_at, tz))
     if view.rrule:
-        event.add("rrule", _rrule_dict(view.rrule))
-        if view.exdates:
-            starts = [dt.datetime.fromisoformat(s).astimezone(tz) for s in view.exdates]
-            event.add("exdate", [s.date() for s in starts] if view.all_day else starts)
+        event.add("rrule", rrule_value(view.rrule, tz, all_day=view.all_day))
+        for stamp in view.exdates:  # one EXDATE each: of the same value type (and TZID) as DTSTART
+            start = dt.datetime.fromisoformat(stamp).astimezone(tz)
+            event.add("exdate", start.date() if view.all_day else start)
     prefix = "[已取消 Cancelled] " if view.status == "cancelled" else ""
     event.add("summary", prefix + view.title)
     event.add("description", _description(view, links, tz))
@@ -180,18 +184,65 @@ def render_event(view: EventView, links: Links, alarms: tuple[dt.timedelta, ...]
     return event.to_ical()
 
 
-def _rrule_dict(text: str) -> dict[str, list[str]]:
-    rule: dict[str, list[str]] = {}
-    for part in text.split(";"):
+def _first_occurrence(view: EventView) -> tuple[dt.datetime, dt.datetime]:
+    """The start and end DTSTART/DTEND show: the series' first occurrence.
+
+    The API accepts a start the rule does not produce (a Saturday start with ``BYDAY=MO``); the
+    application's series (dateutil's) then begins at the rule's first match. RFC 5545 leaves
+    such a set undefined and clients differ (ical.js counts DTSTART as an occurrence, dateutil
+    does not), so the feed starts the series where the application does.
+    """
+    first = next(iter(parse_rrule(view.rrule, view.starts_at.astimezone(ZoneInfo(view.timezone)))), None) if view.rrule else None
+    if first is None:
+        return view.starts_at, view.ends_at
+    first = first.astimezone(UTC)
+    return first, first + (view.ends_at - view.starts_at)
+
+
+def _until(text: str, tz: ZoneInfo, all_day: bool) -> dt.date | dt.datetime:
+    """UNTIL with DTSTART's value type (RFC 5545 3.3.10): a DATE for all-day series, else UTC.
+
+    The application's rules carry UNTIL as an instant (``20240630T155959Z``); a series whose
+    occurrences start at local midnight includes every day whose midnight is not after it.
+    """
+    value = date_parser.parse(text)
+    if value.tzinfo is None:  # a floating or date UNTIL (not made by the API): read in the event's zone
+        value = value.replace(tzinfo=tz)
+    return value.astimezone(tz).date() if all_day else value.astimezone(UTC)
+
+
+#: Rule parts whose values are a set of numbers, written in ascending order.
+_NUMBER_SETS = {"BYMONTH", "BYMONTHDAY", "BYSETPOS"}
+
+
+def rrule_value(text: str, tz: ZoneInfo, *, all_day: bool) -> dict[str, list[Any]]:
+    """The stored rule as a dict for ``icalendar``'s vRecur, UNTIL typed as RFC 5545 requires.
+
+    Number lists are sorted: the order means nothing in RFC 5545, but ical.js expects them
+    ascending: with ``BYMONTHDAY=31,2`` (or ``31,-1`` beside BYDAY) it skips occurrences.
+    """
+    rule: dict[str, list[Any]] = {}
+    for part in text.strip().removeprefix("RRULE:").split(";"):
         key, _, value = part.partition("=")
-        rule[key] = value.split(",")
+        if key == "UNTIL":
+            rule[key] = [_until(value, tz, all_day)]
+        elif key in _NUMBER_SETS:
+            rule[key] = sorted(value.split(","), key=int)
+        else:
+            rule[key] = value.split(",")
+    if rule.get("FREQ") == ["MONTHLY"] and "BYMONTH" in rule and "BYSETPOS" not in rule and rule.get("INTERVAL", ["1"]) == ["1"]:
+        # The same set, written as ical.js (Thunderbird) reads it right: its MONTHLY walk with
+        # BYMONTH=1,2;BYDAY=MO lists a February start's Mondays twice.
+        rule["FREQ"] = ["YEARLY"]
+        rule.pop("INTERVAL", None)
     return rule
 
 
 @lru_cache(maxsize=32)
 def timezone_block(tzid: str) -> bytes:
-    """The VTIMEZONE of ``tzid`` for the years events may use (Asia/Shanghai: one +0800 block)."""
-    return Timezone.from_tzid(tzid, first_date=TZ_FIRST, last_date=TZ_LAST).to_ical()
+    """The VTIMEZONE of ``tzid`` for the years events may use, in yearly-RRULE form
+    (see :mod:`scheduler.feeds.vtimezone`; Asia/Shanghai: one +0800 STANDARD block)."""
+    return vtimezone(tzid, TZ_FIRST, TZ_LAST).to_ical()
 
 
 def calendar_head(meta: CalendarMeta) -> bytes:
@@ -205,7 +256,9 @@ def calendar_head(meta: CalendarMeta) -> bytes:
     cal.add("x-wr-calname", vText(meta.name))  # X- properties are TEXT too: escape them alike
     cal.add("description", vText(meta.description))
     cal.add("x-wr-caldesc", vText(meta.description))
-    cal.add("x-wr-timezone", meta.timezone)
+    # No X-WR-TIMEZONE: Google Calendar and the x-wr-timezone convention (recurring-ical-events)
+    # move every UTC ("Z") time into that zone, so a UTC series with BYDAY=MO would recur on
+    # Shanghai's Mondays. Every time here carries its TZID or Z, so the hint is not needed.
     cal.add("refresh-interval", REFRESH, parameters={"VALUE": "DURATION"})
     cal.add("x-published-ttl", vDuration(REFRESH))
     body = cal.to_ical()
