@@ -4,13 +4,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from pydantic import Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints
 
 from scheduler.api import api_user, bp, endpoint
 from scheduler.api.errors import Forbidden
-from scheduler.api.schemas import Out, Page, PageQuery
+from scheduler.api.schemas import Out, Page, PageQuery, within_supported_years
 from scheduler.audit.queries import AuditFilter, audit_page
 from scheduler.auth.permissions import require_user
+
+
+#: A moment with its offset (a naive time would be read in no particular zone).
+Moment = Annotated[AwareDatetime, AfterValidator(within_supported_years)]
 
 
 class AuditQuery(PageQuery):
@@ -20,8 +24,8 @@ class AuditQuery(PageQuery):
         "", description="An action (``registrations.export``), or a prefix ending in a dot (``endpoint.``).")
     user: Annotated[str, StringConstraints(strip_whitespace=True, max_length=254)] = Field(
         "", description="The actor: a user's e-mail address, ``participant`` or ``system``.")
-    since: dt.datetime | None = Field(None, description="From this moment (ISO 8601 with an offset).")
-    until: dt.datetime | None = Field(None, description="Before this moment.")
+    since: Moment | None = Field(None, description="From this moment (ISO 8601 with an offset).")
+    until: Moment | None = Field(None, description="Before this moment (ISO 8601 with an offset).")
     per_page: Annotated[int, Field(ge=1, le=200)] = 50
 
 

@@ -21,7 +21,9 @@ SESSION_KEY = "sid"
 
 
 def start(user: User) -> str:
-    """A new session for ``user``; its token goes in the cookie (:data:`SESSION_KEY`)."""
+    """A new session for ``user``; its token goes in the cookie (:data:`SESSION_KEY`). A session the
+    cookie held before (signing in again, or as someone else) ends: a copy of the old cookie dies."""
+    end()
     token = new_secret("ses_", 32)
     hours = float(current_app.config.get("SESSION_HOURS", 12))
     db.session.add(LoginSession(

@@ -90,6 +90,8 @@ def update_endpoint(endpoint: WebhookEndpoint, changes: dict[str, Any]) -> None:
 
     Enabling clears the failure history; disabling cancels its waiting deliveries.
     """
+    watched = ("url", "description", "alerts", "secret", "kinds", "org_ids", "types")
+    before = {name: getattr(endpoint, name) for name in watched}
     was_enabled = endpoint.enabled
     if "url" in changes:
         endpoint.url = check_endpoint_url(changes["url"])
@@ -111,9 +113,10 @@ def update_endpoint(endpoint: WebhookEndpoint, changes: dict[str, Any]) -> None:
         cancel_waiting_deliveries(endpoint, "The endpoint was disabled by its owner.")
     endpoint.updated_at = now()
     db.session.flush()
-    changed = sorted(name for name in changes if name != "enabled")
-    if changed:
-        _audit("endpoint.update", endpoint, changed=changed)  # names only: a secret's value never
+    changed = sorted(name for name in watched if getattr(endpoint, name) != before[name])
+    if changed:  # what really changed (a form sends every field), by name only: a secret's value never
+        was = {"previous_url": display_url(endpoint.kind, before["url"])} if "url" in changed else {}
+        _audit("endpoint.update", endpoint, changed=changed, **was)
     if endpoint.enabled != was_enabled:
         _audit("endpoint.enable" if endpoint.enabled else "endpoint.disable", endpoint)
 

@@ -3,6 +3,7 @@ day, 50 entries a page, newest first. The API's ``GET /api/v1/audit`` gives the 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -10,12 +11,15 @@ from flask import abort, current_app, render_template, request, url_for
 from flask_babel import lazy_gettext
 from flask_login import current_user, login_required
 
+from scheduler.api.schemas import SUPPORTED_YEARS
 from scheduler.audit.queries import AuditFilter, audit_page
 from scheduler.i18n import format_local_datetime
 from scheduler.pages import NAV_CHECKS
 from scheduler.pages.views import bp
 
 PER_PAGE = 50
+#: Control characters (tab and line breaks too: no filter needs them).
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
 #: Each recorded action, as people read it.
 ACTIONS = {
     "registrations.read": lazy_gettext("Registrations read with full numbers"),
@@ -43,11 +47,18 @@ NAV_CHECKS["pages.organizer_audit"] = _is_admin
 
 
 def _day(name: str, tz: ZoneInfo) -> dt.datetime | None:
-    """The start of the local day a ``YYYY-MM-DD`` filter names (``None`` when absent or malformed)."""
+    """The start of the local day a ``YYYY-MM-DD`` filter names (``None`` when absent, malformed, or
+    outside the years the API accepts: day arithmetic near year 1 or 9999 would overflow)."""
     try:
-        return dt.datetime.combine(dt.date.fromisoformat(request.args.get(name, "")), dt.time(0), tzinfo=tz)
+        day = dt.date.fromisoformat(request.args.get(name, "").strip())
     except ValueError:
         return None
+    return dt.datetime.combine(day, dt.time(0), tzinfo=tz) if day.year in SUPPORTED_YEARS else None
+
+
+def _text(name: str) -> str:
+    """A text filter as typed, without control characters (PostgreSQL cannot compare NUL)."""
+    return _CONTROL.sub("", request.args.get(name, "")).strip()[:254]
 
 
 @bp.get("/organizer/audit")
@@ -57,7 +68,7 @@ def organizer_audit() -> str:
     if not _is_admin(current_user):
         abort(403)
     tz = ZoneInfo(current_app.config["TIMEZONE"])
-    values = {key: request.args.get(key, "").strip()[:254] for key in ("action", "actor", "from", "to")}
+    values = {key: _text(key) for key in ("action", "actor", "from", "to")}
     until = _day("to", tz)
     wanted = AuditFilter(values["action"], values["actor"], _day("from", tz), until + dt.timedelta(days=1) if until else None)
     try:
@@ -78,4 +89,3 @@ def organizer_audit() -> str:
         previous_url=url_for("pages.organizer_audit", **query, page=page - 1) if page > 1 else None,
         next_url=url_for("pages.organizer_audit", **query, page=page + 1) if page < pages else None,
     )
-

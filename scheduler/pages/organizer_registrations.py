@@ -42,6 +42,7 @@ from sqlalchemy import ColumnElement, Select, func, or_, select
 from werkzeug.wrappers import Response
 
 from scheduler.api.errors import Conflict, NotFound
+from scheduler.audit.operations import record
 from scheduler.auth.models import Role, User
 from scheduler.auth.permissions import can
 from scheduler.events.models import Event, Status
@@ -51,7 +52,6 @@ from scheduler.i18n import current_language, format_local_datetime
 from scheduler.pages.views import bp
 from scheduler.registrations import operations
 from scheduler.registrations.models import Registration, RegistrationStatus
-from scheduler.audit.operations import record
 from scheduler.util.phone import mask_phone
 
 #: Rows of each table per page.

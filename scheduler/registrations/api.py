@@ -88,7 +88,7 @@ def list_registrations(event_id: int, query: RegistrationListQuery) -> Registrat
         if not show_phone and row.phone:
             item.phone = mask_phone(row.phone)
         items.append(item)
-    if show_phone and items:  # full numbers were read: who, when, from where
+    if show_phone:  # full numbers were read (or looked for): who, when, from where
         record("registrations.read", f"event:{event.id}", org_id=event.org_id, detail={"shown": len(items), "api": True})
         db.session.commit()
     return RegistrationPage(items=items, page=query.page, per_page=query.per_page, total=total)
