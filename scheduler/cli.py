@@ -118,26 +118,54 @@ def list_tokens_command(email: str) -> None:
     help="Kind of the events whose CATEGORIES name none of ours.",
 )
 @click.option("--draft", is_flag=True, help="Import new events as drafts instead of publishing them.")
-def import_ics_command(source: str, org_slug: str, kind: str, draft: bool) -> None:
-    """Import the events of an iCalendar FILE_OR_URL; importing again updates them (by UID)."""
-    from scheduler.feeds.importer import ImportRejected, apply_import, load_source, plan_import, read_calendar
+@click.option("--dry-run", is_flag=True, help="Only check: report what importing would do, save nothing.")
+@click.option("--atomic", is_flag=True, help="All or nothing: import no event if any one cannot be imported.")
+def import_ics_command(source: str, org_slug: str, kind: str, draft: bool, dry_run: bool, atomic: bool) -> None:
+    """Import the events of an iCalendar FILE_OR_URL; importing again updates them (by UID). Events that cannot be
+    imported are listed with their line and why; the others are imported, a batch at a time."""
+    from scheduler.feeds.import_jobs import BATCH
+    from scheduler.feeds.importer import ImportRejected, apply_import, load_source, plan_import, read_events
     from scheduler.orgs.queries import get_org_by_slug
 
     org = get_org_by_slug(org_slug)
     if org is None:
         raise click.BadParameter(f"no organization {org_slug!r}", param_hint="--org")
+    db.session.commit()  # nothing held while a URL is fetched
     try:
-        items = read_calendar(load_source(source), default_kind=kind)
-        plan = plan_import(items, org=org, source=source, draft=draft)
-        with click.progressbar(length=len(plan.steps), label=f"Importing {len(plan.steps)} events", show_pos=True) as bar:
-            summary = apply_import(plan, on_step=lambda _step: bar.update(1))
+        reading = read_events(load_source(source), default_kind=kind)
+        plan = plan_import(reading.items, org=org, source=source, draft=draft)
+        problems = [*reading.problems, *plan.problems]
+        if problems and (atomic or not plan.steps):
+            raise ImportRejected(problems)
+        if dry_run:
+            counts = plan.counts()
+            click.echo(f"Dry run, nothing saved. Importing into {org.slug} would create {counts['create']}, "
+                       f"update {counts['update']}, leave {counts['unchanged']} unchanged.")
+        else:
+            done = 0
+
+            def step(_step: object) -> None:
+                nonlocal done
+                done += 1
+                bar.update(1)
+                if not atomic and done % BATCH == 0:
+                    db.session.commit()  # a batch at a time: the database is not locked for the whole import
+
+            with click.progressbar(length=len(plan.steps), label=f"Importing {len(plan.steps)} events", show_pos=True) as bar:
+                summary = apply_import(plan, on_step=step, atomic=atomic)
+            db.session.commit()
+            problems = [*reading.problems, *summary.problems]
+            click.echo(f"Imported into {org.slug}: {summary.created} created, {summary.updated} updated, "
+                       f"{summary.unchanged} unchanged.")
     except ImportRejected as exc:
         db.session.rollback()
         raise click.ClickException("\n".join([exc.message, *(f"  - {line}" for line in exc.lines())])) from None
-    db.session.commit()
-    click.echo(
-        f"Imported into {org.slug}: {summary.created} created, {summary.updated} updated, {summary.unchanged} unchanged."
-    )
+    if problems:
+        click.echo(f"Not imported ({len(problems)}):")
+        click.echo("\n".join(f"  - {problem}" for problem in problems))
+    if reading.notes:
+        click.echo("Notes:")
+        click.echo("\n".join(f"  - {note}" for note in reading.notes))
 
 
 @click.command("serve")

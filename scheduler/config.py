@@ -88,6 +88,10 @@ class Config:
         self.IMPORT_MAX_EVENTS = int(env("IMPORT_MAX_EVENTS", "5000"))
         #: Seconds reading an imported calendar may take (slow recurrence rules).
         self.IMPORT_MAX_SECONDS = float(env("IMPORT_MAX_SECONDS", "20"))
+        #: How far ahead an imported series without an end (RRULE without COUNT or UNTIL) is kept.
+        self.IMPORT_OPEN_RULE_DAYS = int(env("IMPORT_OPEN_RULE_DAYS", "365"))
+        #: Uploads up to this size are imported while the browser waits; URLs and larger files in the background.
+        self.IMPORT_INLINE_BYTES = int(env("IMPORT_INLINE_BYTES", str(256 * 1024)))
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         #: How passwords are hashed (werkzeug's methods); the tests use a fast one.
         self.PASSWORD_HASH_METHOD = env("PASSWORD_HASH_METHOD", "scrypt")

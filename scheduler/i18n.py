@@ -26,6 +26,12 @@ from werkzeug.wrappers import Response
 from scheduler import ROOT
 from scheduler.extensions import babel
 
+def N_(message: str) -> str:  # noqa: N802  (Babel's keyword for a message translated later)
+    """Mark ``message`` for ``pybabel extract``: it is translated where it is shown (``gettext(message)``),
+    not where it is made (an API error stays English; the import page shows it in the page's language)."""
+    return message
+
+
 #: The pages' languages, the default first.
 LANGUAGES = ("zh", "en")
 DEFAULT_LANGUAGE = LANGUAGES[0]

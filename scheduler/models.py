@@ -4,7 +4,7 @@ from scheduler.events.models import Event, EventOutcome, FeedRemoval  # noqa: F4
 from scheduler.orgs.models import Organization  # noqa: F401
 from scheduler.registrations.models import Registration  # noqa: F401
 from scheduler.targets.models import Target  # noqa: F401
-from scheduler.feeds.models import FeedVersion, PersonalCalendar  # noqa: F401
+from scheduler.feeds.models import FeedVersion, ImportJob, PersonalCalendar  # noqa: F401
 from scheduler.reminders.models import Reminder  # noqa: F401
 from scheduler.channels.models import WebhookEndpoint  # noqa: F401
 from scheduler.reminders.models import Delivery, OutboxMessage  # noqa: F401

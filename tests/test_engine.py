@@ -29,7 +29,7 @@ def test_start_registers_jobs_with_fixed_ids(app, monkeypatch):
         engine.start(app)
         engine.start(app)  # a second start replaces, never duplicates
         jobs = sorted(job.id for job in apscheduler.get_jobs())
-        assert jobs == ["complete_finished_events", "dispatch", "dispatch_poll", "pace_alerts", "privacy_purge", "purge"]
+        assert jobs == ["complete_finished_events", "dispatch", "dispatch_poll", "imports_poll", "pace_alerts", "privacy_purge", "purge"]
         privacy = apscheduler.get_job("privacy_purge").trigger  # nightly at 03:40, the app's time zone
         assert (str(privacy.timezone), str(privacy.fields[5]), str(privacy.fields[6])) == (app.config["TIMEZONE"], "3", "40")
     finally:

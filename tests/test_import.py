@@ -12,11 +12,11 @@ import pytest
 from icalendar import Calendar
 from icalendar import Event as IcsEvent
 from icalendar import Timezone
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from scheduler.events.models import Event
 from scheduler.extensions import db
-from scheduler.feeds import importer
+from scheduler.feeds import import_jobs, importer
 from scheduler.feeds.importer import ImportRejected, apply_import, import_calendar, plan_import, read_calendar
 from scheduler.util import http
 from scheduler.util.http import Allowlist, FetchError, UnsafeURL, is_public_address, safe_get
@@ -213,46 +213,19 @@ def nested(depth: int) -> str:
 
 
 def with_good(*events: str, head: str = "") -> bytes:
-    """A calendar of two good events and ``events``: all or nothing means neither good one is imported."""
+    """A calendar of two good events and ``events``: the good ones are imported whatever the others hold."""
     return calendar(CARNIVAL_UTC, TECH_WEEK_ALL_DAY, *events, head=head)
 
 
-MY_ZONE = (
-    "BEGIN:VTIMEZONE\r\nTZID:My Zone\r\nBEGIN:STANDARD\r\nDTSTART:19700101T000000\r\nTZOFFSETFROM:+0800\r\n"
-    "TZOFFSETTO:+0800\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n"
-)
-HOSTILE = [
+GOOD_UIDS = {"carnival-2024@other.example", "tech-week-2024@other.example"}
+
+FILE_FAULTS = [
     pytest.param(b"<!doctype html><title>Not a calendar</title>", "does not begin with BEGIN:VCALENDAR", id="html-page"),
     pytest.param(b"\x89PNG\r\n\x1a\n\x00\x00binary", "not UTF-8", id="binary"),
     pytest.param(b"", "empty", id="empty-file"),
     pytest.param(with_good(vevent("UID:n@x", "SUMMARY:\x00", "DTSTART:20240720T010000Z")), "NUL", id="nul-character"),
     pytest.param(with_good(vevent("UID:deep@x", "SUMMARY:深", "DTSTART:20240720T010000Z", nested(3).rstrip("\r\n"))),
                  "nested 5 deep", id="nesting-too-deep"),
-    pytest.param(with_good(vevent("UID:d@x", "SUMMARY:坏日期", "DTSTART:2024-13-45")), "DTSTART", id="bad-date"),
-    pytest.param(with_good(vevent("UID:d@x", "SUMMARY:日期", "DTSTART:19990101T000000Z")), "between the years 2000",
-                 id="date-too-early"),
-    pytest.param(with_good(vevent("UID:d@x", "SUMMARY:日期", "DTSTART:00010101T000000Z")), "out of range", id="year-one"),
-    pytest.param(with_good(vevent("UID:tz@x", "SUMMARY:火星时间", "DTSTART;TZID=Mars/Olympus_Mons:20240720T090000")),
-                 "Mars/Olympus_Mons", id="unknown-tzid"),
-    pytest.param(with_good(vevent("UID:tz@x", "SUMMARY:自定义时区", "DTSTART;TZID=My Zone:20240720T090000"), head=MY_ZONE),
-                 "TZID=My Zone", id="custom-vtimezone"),
-    pytest.param(with_good(vevent("SUMMARY:没有UID", "DTSTART:20240720T010000Z")), "UID is missing", id="missing-uid"),
-    pytest.param(with_good(vevent("UID:s@x", "DTSTART:20240720T010000Z")), "SUMMARY is missing", id="missing-summary"),
-    pytest.param(with_good(vevent("UID:s@x", "SUMMARY:无开始")), "DTSTART is missing", id="missing-dtstart"),
-    pytest.param(with_good(vevent("UID:r@x", "SUMMARY:永远", "DTSTART:20240720T010000Z", "RRULE:FREQ=WEEKLY")),
-                 "must end", id="endless-rrule"),
-    pytest.param(with_good(vevent("UID:r@x", "SUMMARY:每天", "DTSTART:20240720T010000Z", "RRULE:FREQ=DAILY;COUNT=400")),
-                 "at most 366", id="too-many-occurrences"),
-    pytest.param(with_good(vevent("UID:e@x", "SUMMARY:倒流", "DTSTART:20240720T010000Z", "DTEND:20240719T010000Z")),
-                 "DTEND", id="end-before-start"),
-    pytest.param(with_good(vevent("UID:p@x", "SUMMARY:私事", "CLASS:PRIVATE", "DTSTART:20240720T010000Z")),
-                 "private", id="private-event"),
-    pytest.param(with_good(vevent("UID:k@x", "SUMMARY:研学", "CATEGORIES:科普研学游", "DTSTART:20240720T010000Z")),
-                 "meeting_point", id="kind-needing-details"),
-    pytest.param(with_good(vevent("UID:carnival-2024@other.example", "SUMMARY:二", "DTSTART:20240721T010000Z")),
-                 "used by another event", id="duplicate-uid"),
-    pytest.param(with_good(vevent("UID:l@x", "SUMMARY:x", "DTSTART:20240720T010000Z", "this is not a content line")),
-                 "could not be read", id="garbage-line"),
     pytest.param(b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:x\r\nEND:VCALENDAR\r\n", "does not close BEGIN:VEVENT",
                  id="end-mismatch"),
     pytest.param(b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\n", "never closed", id="unclosed"),
@@ -260,13 +233,68 @@ HOSTILE = [
 ]
 
 
-@pytest.mark.parametrize(("data", "expected"), HOSTILE)
-def test_malformed_or_hostile_file_is_refused_and_nothing_imported(orgs, data, expected):
+@pytest.mark.parametrize(("data", "expected"), FILE_FAULTS)
+def test_a_file_that_cannot_be_read_is_refused_and_nothing_imported(orgs, data, expected):
     with pytest.raises(ImportRejected) as refused:
         do_import(data, orgs["xinhui"])
     text = "\n".join(refused.value.lines())
     assert expected in text, text
     assert count_events() == 0
+
+
+EVENT_FAULTS = [
+    pytest.param(vevent("UID:d@x", "SUMMARY:坏日期", "DTSTART:2024-13-45"), "DTSTART", id="bad-date"),
+    pytest.param(vevent("UID:d@x", "SUMMARY:日期", "DTSTART:19990101T000000Z"), "between the years 2000", id="date-too-early"),
+    pytest.param(vevent("UID:d@x", "SUMMARY:日期", "DTSTART:00010101T000000Z"), "out of range", id="year-one"),
+    pytest.param(vevent("UID:tz@x", "SUMMARY:火星时间", "DTSTART;TZID=Mars/Olympus_Mons:20240720T090000"),
+                 "Mars/Olympus_Mons", id="unknown-tzid"),
+    pytest.param(vevent("SUMMARY:没有UID", "DTSTART:20240720T010000Z"), "UID is missing", id="missing-uid"),
+    pytest.param(vevent("UID:s@x", "DTSTART:20240720T010000Z"), "SUMMARY is missing", id="missing-summary"),
+    pytest.param(vevent("UID:s@x", "SUMMARY:无开始"), "DTSTART is missing", id="missing-dtstart"),
+    pytest.param(vevent("UID:r@x", "SUMMARY:每天", "DTSTART:20240720T010000Z", "RRULE:FREQ=DAILY;COUNT=400"),
+                 "at most 366", id="too-many-occurrences"),
+    pytest.param(vevent("UID:e@x", "SUMMARY:倒流", "DTSTART:20240720T010000Z", "DTEND:20240719T010000Z"),
+                 "DTEND", id="end-before-start"),
+    pytest.param(vevent("UID:p@x", "SUMMARY:私事", "CLASS:PRIVATE", "DTSTART:20240720T010000Z"), "private", id="private-event"),
+    pytest.param(vevent("UID:k@x", "SUMMARY:研学", "CATEGORIES:科普研学游", "DTSTART:20240720T010000Z"),
+                 "meeting_point", id="kind-needing-details"),
+    pytest.param(vevent("UID:carnival-2024@other.example", "SUMMARY:二", "DTSTART:20240721T010000Z"),
+                 "used by another event", id="duplicate-uid"),
+    pytest.param(vevent("UID:l@x", "SUMMARY:x", "DTSTART:20240720T010000Z", "this is not a content line"),
+                 "could not be read", id="garbage-line"),
+    pytest.param(vevent("UID:m@x", "SUMMARY:挪动", "RECURRENCE-ID:20240720T010000Z", "DTSTART:20240721T010000Z"),
+                 "not in the file", id="moved-occurrence-without-series"),
+]
+
+
+@pytest.mark.parametrize(("event", "expected"), EVENT_FAULTS)
+def test_an_event_that_cannot_be_imported_is_listed_and_the_others_are_imported(orgs, event, expected):
+    summary = do_import(with_good(event), orgs["xinhui"])
+    assert (summary.created, summary.rejected) == (2, 1)
+    [problem] = summary.problems
+    assert problem.line == 20 and expected in problem.reason, problem
+    assert {e.uid for e in db.session.scalars(select(Event))} == GOOD_UIDS
+
+
+@pytest.mark.parametrize(("event", "expected"), EVENT_FAULTS[:3])
+def test_a_file_whose_every_event_is_refused_is_refused_whole(orgs, event, expected):
+    with pytest.raises(ImportRejected) as refused:
+        do_import(calendar(event), orgs["xinhui"])
+    assert expected in refused.value.lines()[0]
+    assert count_events() == 0
+
+
+def test_all_or_nothing_when_asked(orgs):
+    with pytest.raises(ImportRejected, match="not imported"):
+        do_import(with_good(EVENT_FAULTS[0].values[0]), orgs["xinhui"], atomic=True)
+    assert count_events() == 0
+
+
+def test_a_dry_run_reports_and_saves_nothing(orgs):
+    create_event(orgs["xinhui"], uid="carnival-2024@other.example", publish=True, title="旧标题")
+    summary = do_import(with_good(EVENT_FAULTS[0].values[0]), orgs["xinhui"], dry_run=True)
+    assert (summary.dry_run, summary.created, summary.updated, summary.rejected) == (True, 1, 1, 1)
+    assert count_events() == 1 and by_uid("carnival-2024@other.example").title == "旧标题"
 
 
 def test_limits_are_checked_before_parsing(orgs, app, monkeypatch):
@@ -295,32 +323,32 @@ def test_problems_name_event_line_and_what_is_wrong(orgs):
     data = calendar(
         CARNIVAL_UTC,
         vevent("UID:tz@x", "SUMMARY:火星讲座", "DTSTART;TZID=Mars/Base:20240720T090000"),
-        vevent("UID:r@x", "SUMMARY:无尽系列", "DTSTART:20240720T010000Z", "RRULE:FREQ=DAILY"),
+        vevent("UID:r@x", "SUMMARY:太多次", "DTSTART:20240720T010000Z", "RRULE:FREQ=DAILY;COUNT=999"),
     )
     with pytest.raises(ImportRejected) as refused:
         read_calendar(data)
     problems = refused.value.problems
-    assert [(p.uid, p.summary) for p in problems] == [("tz@x", "火星讲座"), ("r@x", "无尽系列")]
-    assert problems[0].line == 13 and "TZID=Mars/Base" in problems[0].message
-    assert str(problems[1]).startswith("line 18, event r@x (无尽系列): RRULE: The series must end")
+    assert [(p.uid, p.summary) for p in problems] == [("tz@x", "火星讲座"), ("r@x", "太多次")]
+    assert problems[0].line == 13 and "TZID=Mars/Base" in problems[0].reason
+    assert str(problems[1]).startswith("line 18, event r@x (太多次): RRULE: A series may have at most 366")
     assert refused.value.fields() == {
-        "events.tz@x": f"line 13: {problems[0].message}",
-        "events.r@x": f"line 18: {problems[1].message}",
+        "events.tz@x": f"line 13: {problems[0].reason}",
+        "events.r@x": f"line 18: {problems[1].reason}",
     }
 
 
 def test_uid_of_another_organization_is_refused(orgs):
     create_event(orgs["kaiping"], uid="carnival-2024@other.example", publish=True)
     before = count_events()
-    with pytest.raises(ImportRejected) as refused:
-        do_import(calendar(CARNIVAL_UTC, TECH_WEEK_ALL_DAY), orgs["xinhui"])
-    assert "another organization" in refused.value.lines()[0]
-    assert count_events() == before
+    summary = do_import(calendar(CARNIVAL_UTC, TECH_WEEK_ALL_DAY), orgs["xinhui"])
+    assert "another organization" in str(summary.problems[0]) and summary.created == 1
+    assert count_events() == before + 1
+    assert by_uid("carnival-2024@other.example").org_id == orgs["kaiping"].id
     # the organization's own event with that UID is updated instead
     assert do_import(calendar(CARNIVAL_UTC), orgs["kaiping"]).updated == 1
 
 
-def test_a_refusal_while_applying_rolls_everything_back(orgs, monkeypatch):
+def test_a_refusal_while_applying_leaves_that_event_out(orgs, monkeypatch):
     items = read_calendar(calendar(CARNIVAL_UTC, TECH_WEEK_ALL_DAY))
     plan = plan_import(items, org=orgs["xinhui"], source="x.ics")
     from scheduler.api.errors import Conflict
@@ -333,9 +361,17 @@ def test_a_refusal_while_applying_rolls_everything_back(orgs, monkeypatch):
             raise Conflict("refused")
 
     monkeypatch.setattr(importer.operations, "publish_event", publish)
-    with pytest.raises(ImportRejected, match="not imported"):
-        apply_import(plan)
+    summary = apply_import(plan)
     db.session.commit()
+    assert (summary.created, [p.uid for p in summary.problems]) == (1, ["tech-week-2024@other.example"])
+    assert "Refused when saved: refused" in str(summary.problems[0])
+    assert [e.uid for e in db.session.scalars(select(Event))] == ["carnival-2024@other.example"]
+
+    calls.clear()
+    db.session.execute(delete(Event))
+    with pytest.raises(ImportRejected, match="not imported"):  # all or nothing, when asked
+        apply_import(plan_import(read_calendar(calendar(CARNIVAL_UTC, TECH_WEEK_ALL_DAY)), org=orgs["xinhui"], source="x"),
+                     atomic=True)
     assert count_events() == 0
 
 
@@ -355,12 +391,23 @@ def test_cli_import_with_progress_and_summary(runner, orgs, tmp_path):
 
 def test_cli_refusal_lists_problems_and_fails(runner, orgs, tmp_path):
     path = tmp_path / "bad.ics"
-    path.write_bytes(calendar(CARNIVAL_UTC, vevent("UID:tz@x", "SUMMARY:火星", "DTSTART;TZID=Mars/Base:20240720T090000")))
+    mars = vevent("UID:tz@x", "SUMMARY:火星", "DTSTART;TZID=Mars/Base:20240720T090000")
+    path.write_bytes(calendar(mars))
     result = runner.invoke(args=["import-ics", str(path), "--org", "xinhui"])
     assert result.exit_code == 1
     assert "The calendar was not imported (1 problem); nothing was saved." in result.output
-    assert "event tz@x (火星): DTSTART: unknown time zone TZID=Mars/Base" in result.output
+    assert "line 4, event tz@x (火星): DTSTART: unknown time zone TZID=Mars/Base" in result.output
     assert count_events() == 0
+    path.write_bytes(calendar(CARNIVAL_UTC, mars))  # the good event is imported, the other listed
+    checked = runner.invoke(args=["import-ics", str(path), "--org", "xinhui", "--dry-run"])
+    assert checked.exit_code == 0 and "Dry run, nothing saved. Importing into xinhui would create 1" in checked.output
+    assert count_events() == 0
+    partial = runner.invoke(args=["import-ics", str(path), "--org", "xinhui"])
+    assert partial.exit_code == 0 and "1 created" in partial.output
+    assert "Not imported (1):\n  - line 13, event tz@x (火星): DTSTART: unknown time zone" in partial.output
+    assert count_events() == 1
+    atomic = runner.invoke(args=["import-ics", str(path), "--org", "xinhui", "--atomic"])
+    assert atomic.exit_code == 1 and "nothing was saved" in atomic.output
     assert runner.invoke(args=["import-ics", str(path), "--org", "nowhere"]).exit_code == 2
     missing = runner.invoke(args=["import-ics", str(tmp_path / "missing.ics"), "--org", "xinhui"])
     assert missing.exit_code == 1 and "cannot be read" in missing.output
@@ -388,19 +435,33 @@ def test_api_upload_imports_and_reports(client, orgs):
     manager = auth(create_user("manager", orgs["bureau"]))  # a manager above the organization may import too
     response = upload(client, SOURCE, manager, kind="science_carnival", draft="false")
     assert response.status_code == 200, response.json
-    assert response.json == {"org": "xinhui", "source": "其他日历.ics", "created": 4, "updated": 0, "unchanged": 0, "total": 4}
+    report = response.json
+    assert {key: report[key] for key in ("status", "org", "source", "created", "updated", "unchanged", "total", "rejected")} == {
+        "status": "done", "org": "xinhui", "source": "其他日历.ics", "created": 4, "updated": 0, "unchanged": 0, "total": 4,
+        "rejected": 0,
+    }
+    assert client.get(report["url"], headers=manager).json == report
+    assert client.get(report["url"], headers=auth(create_user("editor", orgs["kaiping"]))).status_code == 404
     assert upload(client, SOURCE, manager).json["unchanged"] == 4
 
 
 def test_api_refusal_is_422_in_the_error_shape(client, orgs):
     editor = auth(create_user("editor", orgs["xinhui"]))
-    bad = calendar(CARNIVAL_UTC, vevent("UID:r@x", "SUMMARY:无尽", "DTSTART:20240720T010000Z", "RRULE:FREQ=DAILY"))
-    response = upload(client, bad, editor)
+    bad = vevent("UID:r@x", "SUMMARY:太多", "DTSTART:20240720T010000Z", "RRULE:FREQ=DAILY;COUNT=999")
+    response = upload(client, calendar(bad), editor)
     assert response.status_code == 422
     error = response.json["error"]
     assert error["code"] == "invalid_calendar"
     assert "not imported" in error["message"]
-    assert list(error["fields"]) == ["events.r@x"] and "must end" in error["fields"]["events.r@x"]
+    assert list(error["fields"]) == ["events.r@x"] and "at most 366" in error["fields"]["events.r@x"]
+    assert count_events() == 0
+    partial = upload(client, calendar(CARNIVAL_UTC, bad), editor)  # the good event is imported, the other listed
+    assert partial.status_code == 200 and (partial.json["created"], partial.json["rejected"]) == (1, 1)
+    assert partial.json["problems"] == [{"line": 13, "uid": "r@x", "summary": "太多",
+                                         "reason": "RRULE: A series may have at most 366 occurrences."}]
+    assert upload(client, calendar(CARNIVAL_UTC, bad), editor, atomic="true").status_code == 422
+    db.session.execute(delete(Event))
+    db.session.commit()
     assert upload(client, b"hello", editor).json["error"]["fields"]["file"].startswith("line 1: Not an iCalendar file")
     assert count_events() == 0
     assert upload(client, SOURCE, editor, org="nowhere").json["error"]["fields"] == {"org": "No organization with this slug."}
@@ -461,9 +522,10 @@ def test_upload_form_imports_and_shows_the_summary(client, orgs):
     token = csrf_token(client.get("/organizer/import"))
     form = {"csrf_token": token, "org": "xinhui", "kind": "science_carnival", "file": (io.BytesIO(SOURCE), "other.ics")}
     page = client.post("/organizer/import", data=form, content_type="multipart/form-data")
-    assert page.status_code == 200
-    html = page.get_data(as_text=True)
+    assert page.status_code == 303 and page.headers["Location"].startswith("/organizer/imports/")
+    html = client.get(page.headers["Location"]).get_data(as_text=True)
     assert "新建</th><td>4" in html
+    assert client.get("/organizer/import").get_data(as_text=True).count("other.ics") == 1  # recent imports
     assert by_uid("carnival-2024@other.example").created_by_id == user.id
     # no token: refused
     form = {"org": "xinhui", "file": (io.BytesIO(SOURCE), "other.ics")}
@@ -479,8 +541,7 @@ def test_upload_form_lists_problems_escaped(client, orgs):
     token = csrf_token(client.get("/organizer/import"))
     bad = calendar(vevent("UID:<b>x</b>@x", "SUMMARY:<script>alert(1)</script>", "DTSTART;TZID=<i>Zone</i>:20240720T090000"))
     form = {"csrf_token": token, "org": "xinhui", "file": (io.BytesIO(bad), "<evil>.ics")}
-    page = client.post("/organizer/import", data=form, content_type="multipart/form-data")
-    assert page.status_code == 422
+    page = client.post("/organizer/import", data=form, content_type="multipart/form-data", follow_redirects=True)
     html = page.get_data(as_text=True)
     assert "未导入" in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>alert" not in html
@@ -495,7 +556,7 @@ def test_upload_form_over_the_cap(client, orgs, app, monkeypatch):
     monkeypatch.setitem(app.config, "IMPORT_MAX_BYTES", 1000)
     form = {"csrf_token": token, "org": "xinhui", "file": (io.BytesIO(b"BEGIN:VCALENDAR\r\n" + b"X" * 2000), "a/b\\big.ics")}
     page = client.post("/organizer/import", data=form, content_type="multipart/form-data")
-    assert page.status_code == 422 and "at most 1,000 bytes are imported" in page.get_data(as_text=True)
+    assert page.status_code == 413 and "文件过大：最大 1,000 bytes。" in page.get_data(as_text=True)
     form["file"] = (io.BytesIO(b"X" * 200_000), "huge.ics")  # past the upload limit: refused before reading
     page = client.post("/organizer/import", data=form, content_type="multipart/form-data")
     assert page.status_code == 413 and "文件过大：最大 1,000 bytes。" in page.get_data(as_text=True)
@@ -684,6 +745,10 @@ def test_api_imports_from_a_url(client, orgs, server, app, monkeypatch):
     body = {"org": "xinhui", "url": base + "/calendar.ics"}
     assert client.post("/api/v1/imports", json=body, headers=viewer).status_code == 403
     assert seen == []  # nothing fetched for a user who may not import
-    done = client.post("/api/v1/imports", json={"org": "xinhui", "url": base + "/calendar.ics", "draft": True}, headers=editor)
-    assert done.status_code == 200 and done.json["created"] == 4
+    queued = client.post("/api/v1/imports", json={"org": "xinhui", "url": base + "/calendar.ics", "draft": True}, headers=editor)
+    assert queued.status_code == 202 and queued.json["status"] == "queued"  # fetched in the background, not in the request
+    assert queued.headers["Location"] == queued.json["url"] and seen == []
+    assert import_jobs.run_pending() == 1
+    done = client.get(queued.headers["Location"], headers=editor)
+    assert done.json["status"] == "done" and done.json["created"] == 4
     assert by_uid("carnival-2024@other.example").status == "draft"

@@ -27,7 +27,7 @@ def test_files_in_other_encodings_are_read(ctx, encoding):
 def test_a_file_that_is_no_text_says_which_encodings_were_tried(ctx):
     with pytest.raises(ImportRejected) as caught:
         read_calendar(b"\x89PNG\r\n\x1a\n\xff\xfe\xfd binary", default_kind="science_carnival")
-    assert "not UTF-8 text (byte 0), nor UTF-16 or GBK/GB18030" in caught.value.problems[0].message
+    assert "not UTF-8 text (byte 0), nor UTF-16 or GBK/GB18030" in caught.value.problems[0].reason
 
 
 def test_floating_times_are_read_in_the_calendars_own_zone(ctx):

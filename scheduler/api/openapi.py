@@ -33,6 +33,7 @@ ERROR_SCHEMA = {
 }
 
 _STATUS_TEXT = {
+    202: "Accepted: carried out in the background (poll the Location)",
     400: "Malformed request",
     401: "No valid token",
     403: "Not allowed for this user",
@@ -103,6 +104,9 @@ def _operation(spec: APISpec, op: Operation, prefix: str) -> tuple[str, dict[str
     if params and any(p["in"] == "path" for p in params):
         codes.add(404)
     for code in sorted(codes):
+        if code < 400 and op.response is not None:  # another success (202 Accepted), of the same shape
+            responses[str(code)] = dict(responses[str(op.status)], description=_STATUS_TEXT.get(code, "Success"))
+            continue
         responses[str(code)] = {
             "description": _STATUS_TEXT.get(code, "Error"),
             "content": {"application/json": {"schema": {"$ref": _REF.format(model="Error")}}},

@@ -72,6 +72,10 @@ class Event(db.Model):
     cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     #: Where an imported event came from (file name or URL); ``None`` when created here.
     import_source: Mapped[str | None] = mapped_column(String(500))
+    #: A moved occurrence of an imported series (its RECURRENCE-ID), kept as a one-off event:
+    #: the series it belongs to (which leaves that occurrence out), and the start it had there.
+    series_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="SET NULL"), index=True)
+    recurrence_id: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=now)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=now, index=True)

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dateutil.rrule import rrule, rrulestr
 
 from scheduler.api.errors import Invalid
+from scheduler.i18n import N_
 from scheduler.util.time import UTC
 
 #: A series may have at most this many occurrences.
@@ -65,9 +66,9 @@ def _all_day_bounds(start: dt.date | dt.datetime, end: dt.date | dt.datetime | N
 def _timed_bounds(start: dt.date | dt.datetime, end: dt.date | dt.datetime | None) -> tuple[dt.datetime, dt.datetime]:
     errors = {}
     if not isinstance(start, dt.datetime):
-        errors["starts_at"] = "Give a date and time with a UTC offset (or set all_day for a date)."
+        errors["starts_at"] = N_("Give a date and time with a UTC offset (or set all_day for a date).")
     if end is not None and not isinstance(end, dt.datetime):
-        errors["ends_at"] = "Give a date and time with a UTC offset (or set all_day for a date)."
+        errors["ends_at"] = N_("Give a date and time with a UTC offset (or set all_day for a date).")
     if errors:
         raise Invalid(fields=errors)
     assert isinstance(start, dt.datetime)
@@ -98,18 +99,18 @@ def _unsupported(parts: dict[str, str]) -> str | None:
         return f"Rule parts not supported for events: {', '.join(unknown)}."
     freq = parts.get("FREQ", "")
     if freq not in _FREQS:
-        return "FREQ must be DAILY, WEEKLY, MONTHLY or YEARLY."
+        return N_("FREQ must be DAILY, WEEKLY, MONTHLY or YEARLY.")
     by_period = freq in ("MONTHLY", "YEARLY")
     if "BYDAY" in parts and re.search(r"[+-]?\d", parts["BYDAY"]) and not by_period:
-        return "A numbered BYDAY (such as 2MO) needs FREQ=MONTHLY or YEARLY."
+        return N_("A numbered BYDAY (such as 2MO) needs FREQ=MONTHLY or YEARLY.")
     if "BYSETPOS" in parts and not by_period:
-        return "BYSETPOS needs FREQ=MONTHLY or YEARLY."
+        return N_("BYSETPOS needs FREQ=MONTHLY or YEARLY.")
     months = _numbers(parts["BYMONTH"]) if "BYMONTH" in parts else list(range(1, 13))
     days = _numbers(parts["BYMONTHDAY"]) if "BYMONTHDAY" in parts else None
     if months is None or any(not 1 <= m <= 12 for m in months):
-        return "BYMONTH takes months 1 to 12."
+        return N_("BYMONTH takes months 1 to 12.")
     if days is not None and not any(0 < abs(d) <= _MONTH_DAYS[m - 1] for m in months for d in days):
-        return "No month of BYMONTH has a day of BYMONTHDAY: the series would never happen."
+        return N_("No month of BYMONTH has a day of BYMONTHDAY: the series would never happen.")
     return None
 
 
@@ -123,14 +124,14 @@ def parse_rrule(text: str, first_start: dt.datetime) -> rrule:
     if value.upper().startswith("RRULE:"):
         value = value[6:]
     if not _RRULE_CHARS.match(value) or "FREQ=" not in value:
-        raise Invalid(fields={"rrule": "Not an RFC 5545 rule such as FREQ=WEEKLY;COUNT=4."})
+        raise Invalid(fields={"rrule": N_("Not an RFC 5545 rule such as FREQ=WEEKLY;COUNT=4.")})
     if "COUNT=" not in value and "UNTIL=" not in value:
-        raise Invalid(fields={"rrule": "The series must end: give COUNT or UNTIL."})
+        raise Invalid(fields={"rrule": N_("The series must end: give COUNT or UNTIL.")})
     if "COUNT=" in value and "UNTIL=" in value:
-        raise Invalid(fields={"rrule": "Give COUNT or UNTIL, not both."})
+        raise Invalid(fields={"rrule": N_("Give COUNT or UNTIL, not both.")})
     interval = re.search(r"(?:^|;)INTERVAL=([^;]*)", value)
     if interval and not (interval[1].isdigit() and int(interval[1]) > 0):
-        raise Invalid(fields={"rrule": "INTERVAL must be a whole number of at least 1."})
+        raise Invalid(fields={"rrule": N_("INTERVAL must be a whole number of at least 1.")})
     problem = _unsupported(dict(part.partition("=")[::2] for part in value.split(";")))
     if problem:
         raise Invalid(fields={"rrule": problem})
@@ -139,7 +140,7 @@ def parse_rrule(text: str, first_start: dt.datetime) -> rrule:
     except (ValueError, TypeError, KeyError) as exc:
         raise Invalid(fields={"rrule": f"Invalid recurrence rule: {exc}"}) from None
     if not isinstance(rule, rrule):
-        raise Invalid(fields={"rrule": "Give one RRULE value only."})
+        raise Invalid(fields={"rrule": N_("Give one RRULE value only.")})
     return rule
 
 
@@ -164,20 +165,20 @@ def normalize_times(
     tz = zone(tz_name)
     starts, ends = _all_day_bounds(start, end, tz) if all_day else _timed_bounds(start, end)
     if not _EARLIEST <= starts < _LATEST:
-        raise Invalid(fields={"starts_at": "The start must lie between the years 2000 and 2099."})
+        raise Invalid(fields={"starts_at": N_("The start must lie between the years 2000 and 2099.")})
     if ends <= starts:
-        raise Invalid(fields={"ends_at": "The end must come after the start."})
+        raise Invalid(fields={"ends_at": N_("The end must come after the start.")})
     rule = None
     last_ends = ends
     if rule_text:
         rule = rule_text.strip().removeprefix("RRULE:").removeprefix("rrule:")
         starts_list = occurrence_starts(starts, tz_name, rule)
         if len(starts_list) > MAX_OCCURRENCES:
-            raise Invalid(fields={"rrule": f"A series may have at most {MAX_OCCURRENCES} occurrences."})
+            raise Invalid(fields={"rrule": N_("A series may have at most 366 occurrences.")})  # MAX_OCCURRENCES
         if not starts_list:
-            raise Invalid(fields={"rrule": "The rule gives no occurrence."})
+            raise Invalid(fields={"rrule": N_("The rule gives no occurrence.")})
         last_ends = starts_list[-1] + (ends - starts)
     if last_ends - starts > MAX_SPAN:
         field = "rrule" if rule else "ends_at"
-        raise Invalid(fields={field: "An event or series may span at most 366 days."})
+        raise Invalid(fields={field: N_("An event or series may span at most 366 days.")})
     return Times(starts, ends, last_ends, rule)

@@ -7,6 +7,7 @@ keep and reuse; the calendar is those bytes between a header and the VTIMEZONEs.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -18,6 +19,7 @@ from icalendar import Alarm, Calendar, Event, vCalAddress, vDuration, vText
 
 from scheduler.events.kinds import CONTEST_STAGES, KINDS, SECTOR_NAMES, Kind
 from scheduler.events.times import parse_rrule
+from scheduler.feeds.import_parse import DETAILS_PROPERTY
 from scheduler.feeds.vtimezone import vtimezone
 from scheduler.util.time import UTC
 
@@ -167,6 +169,8 @@ def render_event(view: EventView, links: Links, alarms: tuple[dt.timedelta, ...]
         event.add("geo", (view.latitude, view.longitude))
     event.add("url", links.page)
     event.add("categories", [info.name_zh, info.name_en])
+    if view.details:  # the kind's details, so that this calendar can be imported again (feeds/import_parse)
+        event.add(DETAILS_PROPERTY, vText(json.dumps(view.details, ensure_ascii=False, sort_keys=True, separators=(",", ":"))))
     organizer = vCalAddress(f"mailto:{links.organizer_email}")
     organizer.params["cn"] = vText(f"{view.org_name_zh} {view.org_name_en}")
     event.add("organizer", organizer)

@@ -1,22 +1,27 @@
-"""``POST /api/v1/imports``: import events from another calendar (an upload or a URL)."""
+"""``POST /api/v1/imports`` and ``GET /api/v1/imports/<id>``: import events from another calendar.
+
+A small upload is imported in the request (200 with the report); a URL or a larger file
+is imported in the background (202, ``Location`` of the import to poll).
+"""
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from flask import request
+from flask import Response, jsonify, request, url_for
 from pydantic import Field, StringConstraints, ValidationError
 
 from scheduler.api import api_user, bp, endpoint
 from scheduler.api.endpoint import parse_body
-from scheduler.api.errors import Invalid, UnsupportedMediaType, from_validation_error
+from scheduler.api.errors import Invalid, NotFound, UnsupportedMediaType, from_validation_error
 from scheduler.api.schemas import Body, Out
 from scheduler.auth.models import Role
-from scheduler.auth.permissions import require_role, require_user
+from scheduler.auth.permissions import can, require_role, require_user
 from scheduler.events.kinds import Kind
 from scheduler.extensions import db
-from scheduler.feeds.importer import (
-    UPLOAD_OVERHEAD, ImportRejected, ImportSummary, current_limits, fetch_calendar, import_calendar, upload_name,
-)
+from scheduler.feeds import import_jobs
+from scheduler.feeds.import_errors import ImportRejected, Problem
+from scheduler.feeds.importer import UPLOAD_OVERHEAD, check_source_url, current_limits, upload_name
+from scheduler.feeds.models import ImportJob, ImportStatus
 from scheduler.orgs.queries import get_org_by_slug
 
 
@@ -28,6 +33,8 @@ class ImportOptions(Body):
     )
     kind: Kind = Field(Kind.SCIENCE_CARNIVAL, description="Kind of the events whose CATEGORIES name none of ours.")
     draft: bool = Field(False, description="Import new events as drafts instead of publishing them.")
+    dry_run: bool = Field(False, description="Only check: report what importing would do, save nothing.")
+    atomic: bool = Field(False, description="All or nothing: import no event if any one cannot be imported.")
 
 
 class ImportFromUrl(ImportOptions):
@@ -42,15 +49,49 @@ class ImportUpload(ImportOptions):
     file: bytes = Field(description="The .ics file.")
 
 
-class ImportResult(Out):
-    """What the import did."""
+class ImportProblem(Out):
+    """An event left out (or a note on how one was read): where in the file, and why."""
 
+    line: int | None = Field(None, description="Line of the file where the event begins.")
+    uid: str | None = None
+    summary: str | None = None
+    reason: str
+
+
+class ImportJobOut(Out):
+    """An import: its progress while it runs, then what it did."""
+
+    id: int
+    status: Literal["queued", "running", "done", "failed"]
+    phase: str | None = Field(None, description="While running: fetching, reading or importing.")
+    dry_run: bool = Field(description="Nothing was saved: the counts say what importing would do.")
     org: str
     source: str = Field(description="The file name or URL, kept on each imported event.")
+    done: int = Field(description="Events imported so far (of `total_to_import`).")
+    total_to_import: int
     created: int
     updated: int
     unchanged: int
-    total: int
+    total: int = Field(description="Events imported (created, updated or unchanged).")
+    rejected: int = Field(description="Events of the file left out; each is in `problems`.")
+    problems: list[ImportProblem]
+    notes: list[ImportProblem]
+    url: str = Field(description="Where to read this import again (GET).")
+
+
+def _problem(problem: Problem) -> ImportProblem:
+    return ImportProblem(line=problem.line, uid=problem.uid, summary=problem.summary, reason=problem.reason)
+
+
+def job_out(job: ImportJob) -> ImportJobOut:
+    """The API's view of ``job``."""
+    summary = import_jobs.summary_of(job)
+    return ImportJobOut(
+        id=job.id, status=job.status, phase=job.phase, dry_run=job.dry_run, org=summary.org, source=job.source,
+        done=job.done, total_to_import=job.total, created=job.created, updated=job.updated, unchanged=job.unchanged,
+        total=summary.total, rejected=summary.rejected, problems=[_problem(p) for p in summary.problems],
+        notes=[_problem(p) for p in summary.notes], url=url_for("api.get_import", job_id=job.id),
+    )
 
 
 def _upload() -> tuple[ImportOptions, bytes, str]:
@@ -66,13 +107,17 @@ def _upload() -> tuple[ImportOptions, bytes, str]:
 
 
 @endpoint(
-    bp, "/imports", "POST", summary="Import events from another calendar", tag="imports", response=ImportResult,
-    consumes={"application/json": ImportFromUrl, "multipart/form-data": ImportUpload},
+    bp, "/imports", "POST", summary="Import events from another calendar", tag="imports", response=ImportJobOut,
+    consumes={"application/json": ImportFromUrl, "multipart/form-data": ImportUpload}, errors=(202,),
 )
-def create_import() -> ImportResult:
+def create_import() -> ImportJobOut | Response:
     """Editors and managers of the organization: upload an .ics file (multipart field `file`) or send JSON with a `url`.
-    Events keep their source UID, so importing again updates them instead of adding copies. All or nothing: a 422 lists
-    every problem in `fields` (`file`, or `events.<UID>`) and nothing is saved."""
+    Events keep their source UID, so importing again updates them instead of adding copies. Events that cannot be
+    imported are left out and listed in `problems` (line, UID, reason); the others are imported (`atomic` for all or
+    nothing, `dry_run` to only check). An upload of at most `IMPORT_INLINE_BYTES` is imported in the request (200);
+    a URL or a larger file in the background: 202 with `Location`, the import to poll (`GET /api/v1/imports/{id}`).
+    A file that cannot be read, or whose every event is refused, is a 422 listing every problem in `fields`
+    (`file`, `url` or `events.<UID>`), and nothing is saved."""
     user = require_user(api_user())
     limits = current_limits()
     request.max_content_length = limits.max_bytes + UPLOAD_OVERHEAD  # before anything reads the body
@@ -89,13 +134,36 @@ def create_import() -> ImportResult:
     if org is None:
         raise Invalid(fields={"org": "No organization with this slug."})
     require_role(user, org.id, Role.EDITOR)  # before fetching anything on the user's behalf
-    try:
-        if data is None:
-            data = fetch_calendar(source, limits)
-        summary: ImportSummary = import_calendar(data, org=org, source=source, kind=options.kind, draft=options.draft, user=user)
-    except ImportRejected as exc:
-        db.session.rollback()
-        raise Invalid(exc.message, fields=exc.fields(), code="invalid_calendar") from None
-    db.session.commit()
-    return ImportResult(org=summary.org, source=summary.source, created=summary.created, updated=summary.updated,
-                        unchanged=summary.unchanged, total=summary.total)
+    if data is None:
+        try:
+            check_source_url(source)
+        except ImportRejected as exc:
+            raise Invalid(exc.message, fields=exc.fields(), code="invalid_calendar") from None
+    job = import_jobs.queue_import(org=org, user=user, source=source, data=data, kind=options.kind.value,
+                                   draft=options.draft, dry_run=options.dry_run, atomic=options.atomic)
+    job_id = job.id
+    if not import_jobs.runs_inline(job):
+        db.session.commit()
+        import_jobs.queued()
+        response = jsonify(job_out(job).model_dump(mode="json"))
+        response.status_code = 202
+        response.headers["Location"] = url_for("api.get_import", job_id=job_id)
+        return response
+    import_jobs.run_now(job)
+    job = db.session.get(ImportJob, job_id)
+    assert job is not None
+    if job.status == ImportStatus.FAILED.value:
+        refused = ImportRejected(list(import_jobs.summary_of(job).problems))
+        raise Invalid(refused.message, fields=refused.fields(), code="invalid_calendar")
+    return job_out(job)
+
+
+@endpoint(bp, "/imports/<int:job_id>", "GET", summary="An import's progress and report", tag="imports", response=ImportJobOut)
+def get_import(job_id: int) -> ImportJobOut:
+    """Editors and managers of the import's organization: its status (`queued`, `running`, `done`, `failed`), progress
+    and, once finished, what it did."""
+    user = require_user(api_user())
+    job = db.session.get(ImportJob, job_id)
+    if job is None or not can(user, job.org_id, Role.EDITOR):
+        raise NotFound()
+    return job_out(job)

@@ -1,20 +1,22 @@
 """Importing events from another calendar (an .ics file or URL) into one organization.
 
-Three steps, so that nothing is written unless everything is right:
+Three steps; the good events are imported even when others are not:
 
-1. :func:`read_calendar`: limits checked before parsing (size, nesting, number of
-   events), then every event read into a validated :class:`ImportItem`;
+1. :func:`read_events`: limits checked before parsing (size, nesting, number of events),
+   then every event read into a validated :class:`ImportItem`, or a :class:`Problem`;
 2. :func:`plan_import`: each item matched by UID: new, changed, or unchanged; a UID of
    another organization, or a change the event no longer allows, is a problem;
-3. :func:`apply_import`: the plan carried out with the event operations inside a
-   savepoint (flush, never commit): the source UID is kept, so importing again updates
+3. :func:`apply_import`: the plan carried out with the event operations, each event in its
+   own savepoint (flush, never commit): the source UID is kept, so importing again updates
    instead of duplicating, and SEQUENCE rises through the operations.
 
-Any problem raises :class:`ImportRejected` with the whole list. Events that left the
-source calendar are not deleted here.
+A file that cannot be read at all, or whose every event is refused, raises
+:class:`ImportRejected` (nothing is written); so does any problem with ``atomic``. A dry run
+stops after the plan. Events that left the source calendar are not deleted here.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,15 +31,16 @@ from scheduler.events import operations
 from scheduler.events.kinds import KINDS, Kind, validate_details
 from scheduler.events.models import Event, Status
 from scheduler.extensions import db
-from scheduler.feeds.import_errors import ImportRejected, Problem
-from scheduler.feeds.import_parse import ImportItem, parse_calendar
+from scheduler.feeds.import_errors import N_, ImportRejected, Problem
+from scheduler.feeds.import_parse import ImportItem, Reading, parse_calendar
 from scheduler.feeds.import_scan import ImportLimits, human_size, scan_calendar
 from scheduler.orgs.models import Organization
-from scheduler.util.http import FetchError, safe_get
+from scheduler.util.http import FetchError, check_url, configured_allowlist, safe_get
 
 __all__ = [
     "UPLOAD_OVERHEAD", "ImportItem", "ImportLimits", "ImportPlan", "ImportRejected", "ImportSummary", "Problem",
-    "apply_import", "fetch_calendar", "import_calendar", "load_source", "plan_import", "read_calendar", "upload_name",
+    "Reading", "apply_import", "fetch_calendar", "import_calendar", "load_source", "plan_import", "read_calendar",
+    "read_events", "upload_name",
 ]
 
 #: Shown to participants as the reason of an event cancelled in its source calendar.
@@ -53,13 +56,24 @@ def current_limits() -> ImportLimits:
     return ImportLimits.from_config(current_app.config)
 
 
-def read_calendar(data: bytes, *, default_kind: Kind | str = Kind.SCIENCE_CARNIVAL, limits: ImportLimits | None = None,
-                  default_zone: str | None = None) -> list[ImportItem]:
-    """Check and read the iCalendar ``data`` into import items; raise :class:`ImportRejected`."""
+def read_events(data: bytes, *, default_kind: Kind | str = Kind.SCIENCE_CARNIVAL, limits: ImportLimits | None = None,
+                default_zone: str | None = None) -> Reading:
+    """Check and read the iCalendar ``data``: the events to import and the problems of the others.
+    Raises :class:`ImportRejected` when the file cannot be read at all."""
     limits = limits or current_limits()
     scanned = scan_calendar(data, limits)
     zone = default_zone or current_app.config["TIMEZONE"]
-    return parse_calendar(scanned, default_kind=Kind(default_kind), default_zone=zone, max_seconds=limits.max_seconds)
+    return parse_calendar(scanned, default_kind=Kind(default_kind), default_zone=zone, max_seconds=limits.max_seconds,
+                          open_rule_days=limits.open_rule_days)
+
+
+def read_calendar(data: bytes, *, default_kind: Kind | str = Kind.SCIENCE_CARNIVAL, limits: ImportLimits | None = None,
+                  default_zone: str | None = None) -> list[ImportItem]:
+    """Every event of ``data`` as an import item; :class:`ImportRejected` if any event has a problem."""
+    reading = read_events(data, default_kind=default_kind, limits=limits, default_zone=default_zone)
+    if reading.problems:
+        raise ImportRejected(reading.problems)
+    return reading.items
 
 
 def upload_name(filename: str | None) -> str:
@@ -72,13 +86,24 @@ def is_url(source: str) -> bool:
     return source.lower().startswith(("http://", "https://"))
 
 
+def check_source_url(url: str) -> None:
+    """Refuse at once (before any job is queued) a URL that would never be fetched: not http(s), or an
+    address that is not public (unless allow-listed). The fetch checks again (the name may resolve anew)."""
+    try:
+        check_url(url, configured_allowlist())
+    except FetchError as exc:
+        raise ImportRejected([Problem(N_("%(url)s could not be fetched: %(error)s"), field="url",
+                                      params={"url": url, "error": str(exc)})]) from None
+
+
 def fetch_calendar(url: str, limits: ImportLimits | None = None) -> bytes:
     """Fetch a calendar from an outside URL (public addresses only, no redirects, size-capped)."""
     limits = limits or current_limits()
     try:
         return safe_get(url, accept="text/calendar, */*;q=0.5", max_bytes=limits.max_bytes).content
     except FetchError as exc:
-        raise ImportRejected([Problem(f"{url} could not be fetched: {exc}", field="url")]) from None
+        raise ImportRejected([Problem(N_("%(url)s could not be fetched: %(error)s"), field="url",
+                                      params={"url": url, "error": str(exc)})]) from None
 
 
 def load_source(source: str, limits: ImportLimits | None = None) -> bytes:
@@ -89,11 +114,13 @@ def load_source(source: str, limits: ImportLimits | None = None) -> bytes:
     path = Path(source)
     try:
         if path.stat().st_size > limits.max_bytes:
-            raise ImportRejected([Problem(f"The file is too large: at most {human_size(limits.max_bytes)} are imported.")])
+            raise ImportRejected([Problem(N_("The file is too large: at most %(limit)s are imported."),
+                                          params={"limit": human_size(limits.max_bytes)})])
         with path.open("rb") as handle:
             return handle.read(limits.max_bytes + 1)
     except OSError as exc:
-        raise ImportRejected([Problem(f"{source} cannot be read: {exc.strerror or exc}")]) from None
+        raise ImportRejected([Problem(N_("%(source)s cannot be read: %(error)s"),
+                                      params={"source": source, "error": exc.strerror or str(exc)})]) from None
 
 
 @dataclass(frozen=True)
@@ -116,6 +143,15 @@ class ImportPlan:
     org: Organization
     source: str
     steps: tuple[Step, ...]
+    #: The items that cannot be imported, each with why.
+    problems: tuple[Problem, ...] = ()
+
+    def counts(self) -> dict[str, int]:
+        """Steps by action (what a dry run reports)."""
+        counts = dict.fromkeys(("create", "update", "unchanged"), 0)
+        for step in self.steps:
+            counts[step.action] += 1
+        return counts
 
 
 @dataclass(frozen=True)
@@ -127,6 +163,17 @@ class ImportSummary:
     created: int
     updated: int
     unchanged: int
+    #: Events left out, each with why (the others were imported).
+    problems: tuple[Problem, ...] = ()
+    #: How some events were read (an open-ended series' horizon, a zone matched by its offsets).
+    notes: tuple[Problem, ...] = ()
+    #: Nothing was saved: the counts say what importing would do.
+    dry_run: bool = False
+
+    @property
+    def rejected(self) -> int:
+        """Events of the file not imported."""
+        return len({(p.uid, p.line) for p in self.problems if p.uid or p.line})
 
     @property
     def total(self) -> int:
@@ -154,16 +201,28 @@ def _changes(event: Event, item: ImportItem) -> dict[str, Any]:
     for name in ("title", "description", "venue", "latitude", "longitude"):
         if getattr(event, name) != getattr(item, name):
             changes[name] = getattr(item, name)
+    if item.details is not None and item.details != event.details:
+        changes["details"] = item.details
     return changes
 
 
-def _missing_details(kind: Kind) -> str | None:
-    """Why a new event of ``kind`` cannot come from a calendar file (it needs details), or ``None``."""
+def _details_problem(item: ImportItem) -> Problem | None:
+    """Why a new event of the item's kind cannot be made from the file (details missing or wrong), or ``None``."""
     try:
-        validate_details(kind, {})
+        validate_details(item.kind, item.details or {})
     except APIError as exc:
         names = ", ".join(name.removeprefix("details.") for name in exc.fields)
-        return f"The kind {kind.value} ({KINDS[kind].name_zh}) needs details a calendar file does not carry ({names})"
+        info = KINDS[item.kind]
+        params = {"kind": item.kind.value, "name": f"{info.name_zh} {info.name_en}", "names": names}
+        if item.details is not None:
+            message = N_("The details of the kind %(kind)s (%(name)s) in the file are not valid (%(names)s).")
+        elif item.kind_from_categories:
+            message = N_("The kind %(kind)s (%(name)s) named by CATEGORIES needs details a calendar file does not carry "
+                         "(%(names)s): create the event in the scheduler, or remove the category.")
+        else:
+            message = N_("The kind %(kind)s (%(name)s) needs details a calendar file does not carry (%(names)s): "
+                         "import it as another kind.")
+        return Problem(message, item.uid, item.title, item.line, params=params)
     return None
 
 
@@ -173,10 +232,10 @@ def _plan_existing(event: Event, item: ImportItem, draft: bool) -> tuple[Step | 
     if status == Status.CANCELLED:
         if item.cancelled:
             return Step(item, "unchanged", event), None
-        return None, "This event is cancelled here and cannot be brought back by an import."
+        return None, N_("This event is cancelled here and cannot be brought back by an import.")
     if status == Status.COMPLETED:
         if changes or item.cancelled:
-            return None, "This event has taken place (completed) and can no longer be changed."
+            return None, N_("This event has taken place (completed) and can no longer be changed.")
         return Step(item, "unchanged", event), None
     publish = status == Status.DRAFT and not draft and not item.cancelled
     if not changes and not publish and not item.cancelled:
@@ -185,32 +244,32 @@ def _plan_existing(event: Event, item: ImportItem, draft: bool) -> tuple[Step | 
 
 
 def plan_import(items: list[ImportItem], *, org: Organization, source: str, draft: bool = False) -> ImportPlan:
-    """Match every item with the organization's events; raise :class:`ImportRejected` listing what cannot be done."""
+    """Match every item with the organization's events; what cannot be done is in :attr:`ImportPlan.problems`."""
     existing = _existing([item.uid for item in items])
     steps: list[Step] = []
     problems: list[Problem] = []
+    planned: set[str] = set()
     for item in items:
         event = existing.get(item.uid)
-        problem: str | None = None
-        if event is None:
-            problem = _missing_details(item.kind)
-            if problem:
-                problem += (
-                    ": its CATEGORIES name this kind; create the event in the scheduler, or remove the category."
-                    if item.kind_from_categories else ": import it as another kind."
-                )
+        problem: Problem | None = None
+        step: Step | None = None
+        if item.series_uid is not None and item.series_uid not in planned:
+            problem = Problem(N_("Its series was not imported (see the problems of that event)."), item.uid, item.title, item.line)
+        elif event is None:
+            problem = _details_problem(item)
             step = Step(item, "create", publish=not draft and not item.cancelled, cancel=item.cancelled)
         elif event.org_id != org.id:
-            problem, step = "This UID belongs to an event of another organization.", None
+            problem = Problem(N_("This UID belongs to an event of another organization."), item.uid, item.title, item.line)
         else:
-            step, problem = _plan_existing(event, item, draft)
-        if problem or step is None:
-            problems.append(Problem(problem or "Cannot be imported.", item.uid, item.title, item.line))
+            step, refusal = _plan_existing(event, item, draft)
+            if refusal:
+                problem = Problem(refusal, item.uid, item.title, item.line)
+        if problem is not None or step is None:
+            problems.append(problem or Problem(N_("Cannot be imported."), item.uid, item.title, item.line))
         else:
             steps.append(step)
-    if problems:
-        raise ImportRejected(problems)
-    return ImportPlan(org, source[:_SOURCE_SIZE], tuple(steps))
+            planned.add(item.uid)
+    return ImportPlan(org, source[:_SOURCE_SIZE], tuple(steps), tuple(problems))
 
 
 def _carry_out(step: Step, plan: ImportPlan, user: User | None) -> None:
@@ -221,45 +280,86 @@ def _carry_out(step: Step, plan: ImportPlan, user: User | None) -> None:
             org=plan.org, kind=item.kind, title=item.title, starts_at=item.start, ends_at=item.end, all_day=item.all_day,
             timezone=item.timezone, rrule=item.rrule, exdates=list(item.exdates), uid=item.uid, created_by=user,
             description=item.description, venue=item.venue, latitude=item.latitude, longitude=item.longitude,
-            import_source=plan.source,
+            import_source=plan.source, details=item.details,
         )
     elif step.changes:
         assert event is not None
         operations.update_event(event, {**step.changes, "import_source": plan.source})
     assert event is not None
+    if item.series_uid is not None:
+        series = db.session.scalar(select(Event).where(Event.uid == item.series_uid, Event.org_id == plan.org.id))
+        event.series_id = series.id if series is not None else None
+        event.recurrence_id = item.recurrence_id
     if step.publish:
         operations.publish_event(event)
     if step.cancel:
         operations.cancel_event(event, CANCEL_REASON)
 
 
-def apply_import(plan: ImportPlan, *, user: User | None = None, on_step: Callable[[Step], None] | None = None) -> ImportSummary:
-    """Carry out ``plan`` with the event operations (flush, never commit); all or nothing.
+def _refusal(step: Step, exc: APIError) -> Problem:
+    item = step.item
+    details = "; ".join(f"{name}: {message}" for name, message in exc.fields.items()) or exc.message
+    return Problem(N_("Refused when saved: %(problem)s"), item.uid, item.title, item.line, params={"problem": details})
 
-    ``on_step`` is called after each item (a progress bar). A refusal by an operation
-    rolls back every change of the import and raises :class:`ImportRejected`.
+
+def apply_import(plan: ImportPlan, *, user: User | None = None, on_step: Callable[[Step], None] | None = None,
+                 atomic: bool = False) -> ImportSummary:
+    """Carry out ``plan`` with the event operations (flush, never commit), each event in its own savepoint.
+
+    ``on_step`` is called after each item (a progress bar, a background job's progress). An
+    event an operation refuses is left out and reported; with ``atomic`` the refusal rolls
+    back every change of the import and raises :class:`ImportRejected`.
     """
     counts = {"create": 0, "update": 0, "unchanged": 0}
-    savepoint = db.session.begin_nested()
+    problems: list[Problem] = []
+    failed: set[str] = set()
+    outer = db.session.begin_nested() if atomic else None
     try:
         for step in plan.steps:
-            try:
-                _carry_out(step, plan, user)
-            except APIError as exc:
-                details = "; ".join(f"{name}: {message}" for name, message in exc.fields.items()) or exc.message
-                raise ImportRejected([Problem(details, step.item.uid, step.item.title, step.item.line)]) from None
-            counts[step.action] += 1
+            if step.item.series_uid in failed:
+                problems.append(Problem(N_("Its series was not imported (see the problems of that event)."),
+                                        step.item.uid, step.item.title, step.item.line))
+            else:
+                savepoint = db.session.begin_nested()
+                try:
+                    _carry_out(step, plan, user)
+                except APIError as exc:
+                    savepoint.rollback()
+                    if atomic:
+                        raise ImportRejected([_refusal(step, exc)]) from None
+                    problems.append(_refusal(step, exc))
+                    failed.add(step.item.uid)
+                else:
+                    savepoint.commit()
+                    counts[step.action] += 1
             if on_step is not None:
                 on_step(step)
     except BaseException:
-        savepoint.rollback()
+        if outer is not None:
+            outer.rollback()
         raise
-    savepoint.commit()
-    return ImportSummary(plan.org.slug, plan.source, counts["create"], counts["update"], counts["unchanged"])
+    if outer is not None:
+        outer.commit()
+    return ImportSummary(plan.org.slug, plan.source, counts["create"], counts["update"], counts["unchanged"],
+                         (*plan.problems, *problems))
 
 
 def import_calendar(data: bytes, *, org: Organization, source: str, kind: Kind | str = Kind.SCIENCE_CARNIVAL,
-                    draft: bool = False, user: User | None = None) -> ImportSummary:
-    """Read, plan and apply in one call (the web form and the API use this)."""
-    items = read_calendar(data, default_kind=kind)
-    return apply_import(plan_import(items, org=org, source=source, draft=draft), user=user)
+                    draft: bool = False, user: User | None = None, dry_run: bool = False, atomic: bool = False,
+                    on_step: Callable[[Step], None] | None = None) -> ImportSummary:
+    """Read, plan and apply (or, for a dry run, only read and plan) in one call.
+
+    Raises :class:`ImportRejected` (nothing written) when the file cannot be read, when no
+    event of it can be imported, or, with ``atomic``, when any event cannot.
+    """
+    reading = read_events(data, default_kind=kind)
+    plan = plan_import(reading.items, org=org, source=source, draft=draft)
+    problems = [*reading.problems, *plan.problems]
+    if problems and (atomic or not plan.steps):
+        raise ImportRejected(problems)
+    if dry_run:
+        counts = plan.counts()
+        return ImportSummary(org.slug, plan.source, counts["create"], counts["update"], counts["unchanged"],
+                             tuple(problems), tuple(reading.notes), dry_run=True)
+    summary = apply_import(plan, user=user, on_step=on_step, atomic=atomic)
+    return dataclasses.replace(summary, problems=(*reading.problems, *summary.problems), notes=tuple(reading.notes))

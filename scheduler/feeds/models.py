@@ -1,14 +1,16 @@
-"""A participant's personal calendar: the events they registered for, behind a secret link."""
+"""Calendars: a participant's personal calendar, the feeds' version, and background imports."""
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import Integer, String
+from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from scheduler.extensions import db
 from scheduler.util.time import now
-from scheduler.util.types import UTCDateTime
+from scheduler.util.types import JSONType, UTCDateTime
 
 
 class PersonalCalendar(db.Model):
@@ -42,3 +44,47 @@ class FeedVersion(db.Model):
 
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     version: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ImportStatus(StrEnum):
+    """Where a background import stands."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class ImportJob(db.Model):
+    """A calendar import run in the background (a URL, or a file too large to import while the
+    browser waits): its options, its progress, and its report once done. The uploaded file is
+    kept only until the import has run (a dry run's until it is imported or a day has passed)."""
+
+    __tablename__ = "import_jobs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    #: The URL, or the uploaded file's name.
+    source: Mapped[str] = mapped_column(String(2000))
+    #: The uploaded file; ``None`` for a URL, and once the file is no longer needed.
+    data: Mapped[bytes | None] = mapped_column(LargeBinary)
+    kind: Mapped[str] = mapped_column(String(32))
+    draft: Mapped[bool] = mapped_column(Boolean, default=False)
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
+    atomic: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default=ImportStatus.QUEUED.value, index=True)
+    #: ``fetching``, ``reading``, ``importing`` while it runs.
+    phase: Mapped[str | None] = mapped_column(String(16))
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    created: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    #: ``{"problems": [...], "notes": [...]}``, each as :meth:`Problem.as_dict` keeps it.
+    report: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=now)
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    #: Moved on while the job runs; a running job whose heartbeat stopped was interrupted.
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())

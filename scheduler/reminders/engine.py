@@ -19,6 +19,7 @@ from collections.abc import Callable
 from flask import Flask
 
 from scheduler.extensions import apscheduler, db
+from scheduler.feeds import import_jobs
 from scheduler.reminders import wakeup
 from scheduler.reminders.workers import SenderPool
 
@@ -30,6 +31,8 @@ _schedule_lock = threading.Lock()
 _dispatch_lock = threading.Lock()
 DISPATCH_BATCH = 200
 SAFETY_POLL_SECONDS = 30
+#: How often the scheduler looks for calendar imports queued by another process.
+IMPORT_POLL_SECONDS = 5
 #: Deliveries of reminders due this soon are written ahead, to leave exactly on time.
 LOOKAHEAD = dt.timedelta(seconds=10)
 
@@ -110,12 +113,14 @@ def pace_alerts_job() -> None:
 
 
 def purge_job() -> None:
-    """Delete finished deliveries past ``DELIVERY_RETENTION_DAYS`` (see :mod:`scheduler.reminders.retention`)."""
+    """Delete finished deliveries past ``DELIVERY_RETENTION_DAYS`` (see :mod:`scheduler.reminders.retention`),
+    and finished calendar imports past a month."""
     from scheduler.reminders.retention import purge
 
     purged = _housekeeping("purging old deliveries", purge)
     if purged:
         log.info("purged %s", purged)
+    _housekeeping("purging finished calendar imports", import_jobs.purge_jobs)
 
 
 def privacy_purge_job() -> None:
@@ -126,6 +131,20 @@ def privacy_purge_job() -> None:
     purged = _housekeeping("purging personal data", purge_personal_data)
     if purged:
         log.info("privacy purge: %s", purged)
+
+
+def import_jobs_job() -> None:
+    """Run the calendar imports waiting in the background (see :mod:`scheduler.feeds.import_jobs`)."""
+    from scheduler.feeds.import_jobs import run_pending
+
+    _housekeeping("running calendar imports", run_pending)
+
+
+def imports_queued() -> None:
+    """An import was queued in this process: run it now rather than at the next poll."""
+    if apscheduler.running:
+        apscheduler.add_job(import_jobs_job, id="imports_now", replace_existing=True, misfire_grace_time=None,
+                            coalesce=True, max_instances=1)
 
 
 def start(app: Flask, *, senders: int = 0) -> None:
@@ -151,6 +170,9 @@ def start(app: Flask, *, senders: int = 0) -> None:
                         replace_existing=True, coalesce=True, max_instances=1, misfire_grace_time=3600)
     apscheduler.add_job(privacy_purge_job, "cron", hour=3, minute=40, timezone=app.config["TIMEZONE"],
                         id="privacy_purge", replace_existing=True, coalesce=True, max_instances=1, misfire_grace_time=3600)
+    import_jobs.on_queued(imports_queued)
+    apscheduler.add_job(import_jobs_job, "interval", seconds=IMPORT_POLL_SECONDS, id="imports_poll",
+                        replace_existing=True, coalesce=True, max_instances=1, misfire_grace_time=IMPORT_POLL_SECONDS)
     apscheduler.add_job(dispatch_job, "interval", seconds=SAFETY_POLL_SECONDS, id="dispatch_poll",
                         replace_existing=True, coalesce=True, max_instances=1, misfire_grace_time=SAFETY_POLL_SECONDS)
     apscheduler.add_job(dispatch_job, id="dispatch", replace_existing=True, misfire_grace_time=None, max_instances=2)  # now: catch up
@@ -163,6 +185,7 @@ def stop() -> None:
     """Stop the clock and the sender threads (in-flight sends finish and are recorded)."""
     global _pool
     wakeup.clear_callbacks()
+    import_jobs.clear_callbacks()
     if apscheduler.running:
         apscheduler.shutdown(wait=False)
     if _pool is not None:
