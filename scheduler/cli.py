@@ -124,7 +124,7 @@ def import_ics_command(source: str, org_slug: str, kind: str, draft: bool, dry_r
     """Import the events of an iCalendar FILE_OR_URL; importing again updates them (by UID). Events that cannot be
     imported are listed with their line and why; the others are imported, a batch at a time."""
     from scheduler.feeds.import_jobs import BATCH
-    from scheduler.feeds.importer import ImportRejected, apply_import, load_source, plan_import, read_events
+    from scheduler.feeds.importer import ImportRejected, load_source, prepare_import
     from scheduler.orgs.queries import get_org_by_slug
 
     org = get_org_by_slug(org_slug)
@@ -132,40 +132,33 @@ def import_ics_command(source: str, org_slug: str, kind: str, draft: bool, dry_r
         raise click.BadParameter(f"no organization {org_slug!r}", param_hint="--org")
     db.session.commit()  # nothing held while a URL is fetched
     try:
-        reading = read_events(load_source(source), default_kind=kind)
-        plan = plan_import(reading.items, org=org, source=source, draft=draft)
-        problems = [*reading.problems, *plan.problems]
-        if problems and (atomic or not plan.steps):
-            raise ImportRejected(problems)
+        prepared = prepare_import(load_source(source), org=org, source=source, kind=kind, draft=draft, atomic=atomic)
         if dry_run:
-            counts = plan.counts()
-            click.echo(f"Dry run, nothing saved. Importing into {org.slug} would create {counts['create']}, "
-                       f"update {counts['update']}, leave {counts['unchanged']} unchanged.")
+            summary = prepared.checked()
+            click.echo(f"Dry run, nothing saved. Importing into {org.slug} would create {summary.created}, "
+                       f"update {summary.updated}, leave {summary.unchanged} unchanged.")
         else:
-            done = 0
+            steps = len(prepared.plan.steps)
+            with click.progressbar(length=steps, label=f"Importing {steps} events", show_pos=True) as bar:
 
-            def step(_step: object) -> None:
-                nonlocal done
-                done += 1
-                bar.update(1)
-                if not atomic and done % BATCH == 0:
-                    db.session.commit()  # a batch at a time: the database is not locked for the whole import
+                def step(_step: object) -> None:
+                    bar.update(1)
+                    if not atomic and bar.pos % BATCH == 0:
+                        db.session.commit()  # a batch at a time: the database is not locked for the whole import
 
-            with click.progressbar(length=len(plan.steps), label=f"Importing {len(plan.steps)} events", show_pos=True) as bar:
-                summary = apply_import(plan, on_step=step, atomic=atomic)
+                summary = prepared.apply(on_step=step, atomic=atomic)
             db.session.commit()
-            problems = [*reading.problems, *summary.problems]
             click.echo(f"Imported into {org.slug}: {summary.created} created, {summary.updated} updated, "
                        f"{summary.unchanged} unchanged.")
     except ImportRejected as exc:
         db.session.rollback()
         raise click.ClickException("\n".join([exc.message, *(f"  - {line}" for line in exc.lines())])) from None
-    if problems:
-        click.echo(f"Not imported ({len(problems)}):")
-        click.echo("\n".join(f"  - {problem}" for problem in problems))
-    if reading.notes:
+    if summary.problems:
+        click.echo(f"Not imported ({len(summary.problems)}):")
+        click.echo("\n".join(f"  - {problem}" for problem in summary.problems))
+    if summary.notes:
         click.echo("Notes:")
-        click.echo("\n".join(f"  - {note}" for note in reading.notes))
+        click.echo("\n".join(f"  - {note}" for note in summary.notes))
 
 
 @click.command("serve")

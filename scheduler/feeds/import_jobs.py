@@ -23,7 +23,7 @@ from sqlalchemy import delete, select, update
 from scheduler.auth.models import User
 from scheduler.extensions import db
 from scheduler.feeds.import_errors import N_, ImportRejected, Problem
-from scheduler.feeds.importer import ImportSummary, Step, apply_import, fetch_calendar, plan_import, read_events
+from scheduler.feeds.importer import ImportSummary, Step, fetch_calendar, prepare_import
 from scheduler.feeds.models import ImportJob, ImportStatus
 from scheduler.orgs.models import Organization
 from scheduler.util.time import now
@@ -170,21 +170,12 @@ def _import(job: ImportJob, data: bytes, kind: str, draft: bool, dry_run: bool, 
     org = db.session.get(Organization, job.org_id)
     user = db.session.get(User, job.user_id) if job.user_id else None
     assert org is not None
-    reading = read_events(data, default_kind=kind)
-    plan = plan_import(reading.items, org=org, source=job.source, draft=draft)
-    problems = [*reading.problems, *plan.problems]
-    if problems and (atomic or not plan.steps):
-        raise ImportRejected(problems)
+    prepared = prepare_import(data, org=org, source=job.source, kind=kind, draft=draft, atomic=atomic)
     if dry_run:
-        counts = plan.counts()
-        return ImportSummary(org.slug, plan.source, counts["create"], counts["update"], counts["unchanged"],
-                             tuple(problems), tuple(reading.notes), dry_run=True)
+        return prepared.checked()
     job_id = job.id
-    _beat(job_id, phase="importing", total=len(plan.steps))
-    progress = _Progress(job_id, commit=not atomic)
-    summary = apply_import(plan, user=user, on_step=progress, atomic=atomic)
-    return ImportSummary(summary.org, summary.source, summary.created, summary.updated, summary.unchanged,
-                         (*reading.problems, *summary.problems), tuple(reading.notes))
+    _beat(job_id, phase="importing", total=len(prepared.plan.steps))
+    return prepared.apply(user=user, on_step=_Progress(job_id, commit=not atomic), atomic=atomic)
 
 
 class _Progress:

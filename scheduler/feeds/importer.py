@@ -39,8 +39,8 @@ from scheduler.util.http import FetchError, check_url, configured_allowlist, saf
 
 __all__ = [
     "UPLOAD_OVERHEAD", "ImportItem", "ImportLimits", "ImportPlan", "ImportRejected", "ImportSummary", "Problem",
-    "Reading", "apply_import", "fetch_calendar", "import_calendar", "load_source", "plan_import", "read_calendar",
-    "read_events", "upload_name",
+    "PreparedImport", "Reading", "apply_import", "fetch_calendar", "import_calendar", "load_source", "plan_import", "prepare_import",
+    "read_calendar", "read_events", "upload_name",
 ]
 
 #: Shown to participants as the reason of an event cancelled in its source calendar.
@@ -344,22 +344,42 @@ def apply_import(plan: ImportPlan, *, user: User | None = None, on_step: Callabl
                          (*plan.problems, *problems))
 
 
-def import_calendar(data: bytes, *, org: Organization, source: str, kind: Kind | str = Kind.SCIENCE_CARNIVAL,
-                    draft: bool = False, user: User | None = None, dry_run: bool = False, atomic: bool = False,
-                    on_step: Callable[[Step], None] | None = None) -> ImportSummary:
-    """Read, plan and apply (or, for a dry run, only read and plan) in one call.
+@dataclass(frozen=True)
+class PreparedImport:
+    """A calendar read and planned, ready to apply (or to report, for a dry run)."""
 
-    Raises :class:`ImportRejected` (nothing written) when the file cannot be read, when no
-    event of it can be imported, or, with ``atomic``, when any event cannot.
-    """
+    reading: Reading
+    plan: ImportPlan
+
+    def checked(self) -> ImportSummary:
+        """What applying would do (a dry run's report)."""
+        counts = self.plan.counts()
+        return ImportSummary(self.plan.org.slug, self.plan.source, counts["create"], counts["update"], counts["unchanged"],
+                             (*self.reading.problems, *self.plan.problems), tuple(self.reading.notes), dry_run=True)
+
+    def apply(self, *, user: User | None = None, on_step: Callable[[Step], None] | None = None,
+              atomic: bool = False) -> ImportSummary:
+        """Carry out the plan (:func:`apply_import`); the report includes what reading left out."""
+        summary = apply_import(self.plan, user=user, on_step=on_step, atomic=atomic)
+        return dataclasses.replace(summary, problems=(*self.reading.problems, *summary.problems),
+                                   notes=tuple(self.reading.notes))
+
+
+def prepare_import(data: bytes, *, org: Organization, source: str, kind: Kind | str = Kind.SCIENCE_CARNIVAL,
+                   draft: bool = False, atomic: bool = False) -> PreparedImport:
+    """Read and plan ``data``. Raises :class:`ImportRejected` (nothing written) when the file cannot be
+    read, when no event of it can be imported, or, with ``atomic``, when any event cannot."""
     reading = read_events(data, default_kind=kind)
     plan = plan_import(reading.items, org=org, source=source, draft=draft)
     problems = [*reading.problems, *plan.problems]
     if problems and (atomic or not plan.steps):
         raise ImportRejected(problems)
-    if dry_run:
-        counts = plan.counts()
-        return ImportSummary(org.slug, plan.source, counts["create"], counts["update"], counts["unchanged"],
-                             tuple(problems), tuple(reading.notes), dry_run=True)
-    summary = apply_import(plan, user=user, on_step=on_step, atomic=atomic)
-    return dataclasses.replace(summary, problems=(*reading.problems, *summary.problems), notes=tuple(reading.notes))
+    return PreparedImport(reading, plan)
+
+
+def import_calendar(data: bytes, *, org: Organization, source: str, kind: Kind | str = Kind.SCIENCE_CARNIVAL,
+                    draft: bool = False, user: User | None = None, dry_run: bool = False, atomic: bool = False,
+                    on_step: Callable[[Step], None] | None = None) -> ImportSummary:
+    """Read, plan and apply (or, for a dry run, only read and plan) in one call; raises as :func:`prepare_import`."""
+    prepared = prepare_import(data, org=org, source=source, kind=kind, draft=draft, atomic=atomic)
+    return prepared.checked() if dry_run else prepared.apply(user=user, on_step=on_step, atomic=atomic)
