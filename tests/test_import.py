@@ -490,7 +490,8 @@ def test_openapi_describes_the_import_endpoint(client):
     assert set(content) == {"application/json", "multipart/form-data"}
     upload_schema = spec["components"]["schemas"]["ImportUpload"]
     assert upload_schema["properties"]["file"]["format"] == "binary"
-    assert {"200", "401", "403", "415", "422"} <= set(operation["responses"])
+    assert {"200", "202", "401", "403", "415", "422"} <= set(operation["responses"])
+    assert "/api/v1/imports/{job_id}" in spec["paths"]
 
 
 # --- the upload form ----------------------------------------------------------------------
