@@ -61,6 +61,12 @@ class Config:
         #: the yearly archive feeds keep them.
         self.FEED_PAST_DAYS = int(env("FEED_PAST_DAYS", "400"))
         self.OUTBOUND_ALLOWLIST = _csv(env("OUTBOUND_ALLOWLIST", ""))
+        #: Seconds one outgoing request (webhook, robot, SMS provider, calendar import by URL) may take
+        #: in all: connecting, sending, headers and body; then it is cut and counts as unanswered.
+        self.OUTBOUND_TIMEOUT = float(env("OUTBOUND_TIMEOUT", "10"))
+        #: Requests one webhook or robot endpoint gets at once at most (per sender process), so that
+        #: a slow endpoint cannot hold every sender thread while other endpoints' messages wait.
+        self.OUTBOUND_PER_ENDPOINT = int(env("OUTBOUND_PER_ENDPOINT", "2"))
         self.SMS_PROVIDER = env("SMS_PROVIDER", "console")
         # every provider's own settings (SMS_ALIYUN_*, SMS_TENCENT_*, SMS_HTTP_*, SMS_TIMEOUT)
         for group in sms_settings().values():

@@ -39,9 +39,11 @@ def new_webhook_secret() -> str:
 def check_endpoint_url(url: str) -> str:
     """Refuse a URL that is not http(s), or whose host is a non-public address outright.
 
-    Host names are resolved (and checked again) at every send, where DNS can change;
-    an address written in the URL, or ``localhost``, is refused at once unless
-    ``OUTBOUND_ALLOWLIST`` opens it.
+    Host names are resolved (and checked again) at every send, where DNS can change; an
+    address written in the URL, in any form a connection would read as one (``127.1``,
+    ``2130706433``, ``0x7f000001``, ``0177.0.0.1``, ``[::ffff:127.0.0.1]``), or ``localhost``,
+    is judged here exactly as sending judges it (:func:`scheduler.util.http.host_refusal`),
+    so it is refused at once unless ``OUTBOUND_ALLOWLIST`` opens it.
     """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -49,12 +51,10 @@ def check_endpoint_url(url: str) -> str:
     if parts.username or parts.password:
         raise Invalid(fields={"url": URL_WITH_CREDENTIALS})
     host = parts.hostname.rstrip(".").lower()
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        address = ipaddress.ip_address("127.0.0.1") if host == "localhost" or host.endswith(".localhost") else None
-    allowlist = http.configured_allowlist()
-    if address is not None and not http.is_public_address(address) and not allowlist.allows(host, address):
+    address = http.literal_address(host)
+    if address is None and (host == "localhost" or host.endswith(".localhost")):
+        address = ipaddress.ip_address("127.0.0.1")
+    if address is not None and http.host_refusal(host, address, http.configured_allowlist()):
         raise Invalid(fields={"url": URL_NOT_PUBLIC.format(host=host)})
     return url
 

@@ -66,7 +66,6 @@ from scheduler.util import http
 from scheduler.util.time import SHANGHAI, now
 
 KINDS = ("wecom", "dingtalk", "feishu")
-TIMEOUT = 10.0
 MAX_ANSWER_BYTES = 64 * 1024
 
 #: Messages per seconds each robot is sent at most, with a margin under the documented limits
@@ -528,6 +527,8 @@ class RobotTarget:
     allowlist: http.Allowlist
     #: Where the group stops these messages (``None``: the footer says to remove the robot).
     unsubscribe_url: str | None = None
+    #: The application's ``OUTBOUND_TIMEOUT``: seconds the whole request may take.
+    timeout: float = http.DEFAULT_TIMEOUT
 
 
 #: Deliveries one digest message carries at most.
@@ -577,7 +578,7 @@ class RobotChannel:
         ids = {d.endpoint_id for d in deliveries}
         endpoints = {e.id: e for e in session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.id.in_(ids)))}
         found: dict[str, Any] = {}
-        allowlist = http.configured_allowlist()
+        allowlist, timeout = http.configured_allowlist(), http.configured_timeout()
         room = {endpoint_id: _room(session, endpoint_id, self.rate_limit, now()) for endpoint_id in ids}
         for delivery in deliveries:
             endpoint = endpoints.get(delivery.endpoint_id)
@@ -596,7 +597,7 @@ class RobotChannel:
             else:
                 link = self._unsubscribe_url(endpoint) if self._unsubscribe_url else None
                 found[delivery.id] = RobotTarget(
-                    endpoint.id, endpoint.kind, endpoint.url, endpoint.secret or "", allowlist, link,
+                    endpoint.id, endpoint.kind, endpoint.url, endpoint.secret or "", allowlist, link, timeout,
                 )
         return found
 
@@ -624,7 +625,7 @@ class RobotChannel:
         request = build_request(target.kind, target.url, target.secret, items, target.unsubscribe_url, time.time())
         try:
             answer = http.safe_request(
-                "POST", request.url, data=request.body, headers=request.headers, timeout=TIMEOUT,
+                "POST", request.url, data=request.body, headers=request.headers, timeout=target.timeout,
                 max_bytes=MAX_ANSWER_BYTES, ok_statuses=range(100, 600), keep_alive=True, allowlist=target.allowlist,
             )
         except http.UnsafeURL as exc:

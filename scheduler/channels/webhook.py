@@ -7,7 +7,8 @@ every attempt and on replay),
 ``standardwebhooks`` package; two signatures while a rotated secret is still honoured).
 Only a 2xx answer is success; 410 Gone asks us to stop; ``Retry-After`` is passed on.
 The request goes through :mod:`scheduler.util.http`: public addresses only (unless
-allow-listed), checked at every send, no redirects, a 10-second timeout.
+allow-listed), checked at every send, no redirects, one deadline for the whole request
+(``OUTBOUND_TIMEOUT``, 10 s by default).
 """
 from __future__ import annotations
 
@@ -28,7 +29,6 @@ from scheduler.reminders import messages
 from scheduler.util import http
 from scheduler.util.time import UTC, now
 
-TIMEOUT = 10.0
 #: Answers are read only to free the connection; nobody needs more of them.
 MAX_ANSWER_BYTES = 64 * 1024
 
@@ -44,6 +44,8 @@ class WebhookTarget:
     allowlist: http.Allowlist
     #: Where the endpoint's owner (or whoever reads its messages) stops them.
     unsubscribe: str = ""
+    #: The application's ``OUTBOUND_TIMEOUT``: seconds the whole request may take.
+    timeout: float = http.DEFAULT_TIMEOUT
 
 
 def signing_secrets(endpoint: WebhookEndpoint, at: dt.datetime) -> tuple[str, ...]:
@@ -96,7 +98,7 @@ class WebhookChannel:
         """Each delivery's endpoint URL and secrets; a disabled or deleted endpoint is skipped."""
         ids = {d.endpoint_id for d in deliveries}
         endpoints = {e.id: e for e in session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.id.in_(ids)))}
-        at, found, allowlist = now(), {}, http.configured_allowlist()
+        at, found, allowlist, timeout = now(), {}, http.configured_allowlist(), http.configured_timeout()
         for delivery in deliveries:
             endpoint = endpoints.get(delivery.endpoint_id)
             if endpoint is None:
@@ -105,7 +107,7 @@ class WebhookChannel:
                 found[delivery.id] = Skip(f"The endpoint is disabled: {endpoint.disabled_reason or 'by its owner'}.")
             else:
                 found[delivery.id] = WebhookTarget(endpoint.id, endpoint.url, signing_secrets(endpoint, at), allowlist,
-                                                   unsubscribe_url(endpoint.id))
+                                                   unsubscribe_url(endpoint.id), timeout)
         return found
 
     def send(self, outgoing: Outgoing) -> Result:
@@ -118,7 +120,7 @@ class WebhookChannel:
         headers["Content-Type"] = "application/json"
         try:
             answer = http.safe_request(
-                "POST", target.url, data=body.encode("utf-8"), headers=headers, timeout=TIMEOUT,
+                "POST", target.url, data=body.encode("utf-8"), headers=headers, timeout=target.timeout,
                 max_bytes=MAX_ANSWER_BYTES, ok_statuses=range(100, 600), keep_alive=True, allowlist=target.allowlist,
             )
         except http.UnsafeURL as exc:

@@ -34,6 +34,19 @@ LEASE = dt.timedelta(seconds=60)
 #: An endpoint failing this long without a single success is disabled.
 DISABLE_ENDPOINT_AFTER = dt.timedelta(days=5)
 JITTER = 0.1
+#: Requests one endpoint gets at once by default (``OUTBOUND_PER_ENDPOINT``; 0: no cap).
+PER_ENDPOINT = 2
+#: Deliveries an endpoint may have claimed (sending or queued in a sender) per request it may get at
+#: once (and per message of a digest): enough to keep its requests going between the senders' rounds,
+#: few enough that a slow endpoint's backlog never fills a sender's queue.
+CLAIMED_PER_REQUEST = 4
+
+
+def per_endpoint() -> int:
+    """Requests one webhook or robot endpoint gets at once: ``OUTBOUND_PER_ENDPOINT`` (0: no cap)."""
+    if has_app_context():
+        return max(int(current_app.config.get("OUTBOUND_PER_ENDPOINT", PER_ENDPOINT)), 0)
+    return PER_ENDPOINT
 
 
 def lease() -> dt.timedelta:

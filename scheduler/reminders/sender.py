@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, select, update
+from sqlalchemy import Select, bindparam, case, func, or_, select, update
 
 from scheduler.channels.base import Defer, Failed, Outgoing, Result, Retry, Sent, Skip, Unknown
 from scheduler.channels.registry import get_channel
@@ -41,10 +41,20 @@ class Claim:
 def claim(limit: int, token: str | None = None, at: dt.datetime | None = None) -> Claim:
     """Claim up to ``limit`` due deliveries for this sender (flush; commit before sending).
 
-    Deliveries whose moment has passed
+    A webhook or robot endpoint has at most :func:`endpoint_claim_cap` deliveries claimed at
+    once, by all senders together: the rest of its backlog waits untouched (it is claimed as
+    the claimed ones finish) while other endpoints' deliveries are claimed, so one slow
+    endpoint cannot fill the senders' queues. Deliveries whose moment has passed
     become ``expired`` and those whose recipient is gone ``cancelled``, unsent.
     """
     at, token = at or now(), token or new_ulid()
+    claimed = (
+        update(_T)
+        .values(status=DeliveryStatus.SENDING.value, leased_by=token, lease_until=at + policy.lease(),
+                attempts=_T.c.attempts + 1, updated_at=at)
+        .returning(_T.c.id, _T.c.channel, _T.c.type, _T.c.message_id, _T.c.attempts, _T.c.not_after,
+                   _T.c.endpoint_id, _T.c.registration_id)
+    )
     due = (
         select(_T.c.id)
         .where(_T.c.status.in_(WAITING), _T.c.next_attempt_at <= at)
@@ -52,14 +62,12 @@ def claim(limit: int, token: str | None = None, at: dt.datetime | None = None) -
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    rows = db.session.execute(
-        update(_T)
-        .where(_T.c.id.in_(due.scalar_subquery()))
-        .values(status=DeliveryStatus.SENDING.value, leased_by=token, lease_until=at + policy.lease(),
-                attempts=_T.c.attempts + 1, updated_at=at)
-        .returning(_T.c.id, _T.c.channel, _T.c.type, _T.c.message_id, _T.c.attempts, _T.c.not_after,
-                   _T.c.endpoint_id, _T.c.registration_id)
-    ).all()
+    per_endpoint = policy.per_endpoint()
+    if not per_endpoint:
+        rows = db.session.execute(claimed.where(_T.c.id.in_(due.scalar_subquery()))).all()
+    else:
+        ids = _within_caps(per_endpoint, due)
+        rows = db.session.execute(claimed.where(_T.c.id.in_(ids), _T.c.status.in_(WAITING))).all() if ids else []
     expired = [row for row in rows if row.not_after is not None and row.not_after <= at]
     _finish(token, at, [(row.id, DeliveryStatus.EXPIRED, "Not sent: the event had started (or its moment had passed).") for row in expired])
     by_channel: dict[str, list[Any]] = defaultdict(list)
@@ -82,6 +90,34 @@ def claim(limit: int, token: str | None = None, at: dt.datetime | None = None) -
     _finish(token, at, skipped)
     _defer(token, at, deferred)
     return Claim(token, len(rows), outgoing)
+
+
+def endpoint_claim_cap(channel: str, per_endpoint: int) -> int:
+    """Deliveries one endpoint of ``channel`` may have claimed at once: :data:`policy.CLAIMED_PER_REQUEST`
+    for each of its ``per_endpoint`` requests at once, times the deliveries a digest folds into one request."""
+    return per_endpoint * policy.CLAIMED_PER_REQUEST * max(int(getattr(get_channel(channel), "batch_size", 1)), 1)
+
+
+def _within_caps(per_endpoint: int, due: Select[Any]) -> list[str]:
+    """The ids of ``due`` (locked) to claim: all but what would take an endpoint over its cap."""
+    held = db.session.execute(
+        select(_T.c.endpoint_id, _T.c.channel, func.count())
+        .where(_T.c.status == DeliveryStatus.SENDING.value, _T.c.endpoint_id.is_not(None))
+        .group_by(_T.c.endpoint_id, _T.c.channel)
+    ).all()
+    room = {endpoint_id: endpoint_claim_cap(channel, per_endpoint) - count for endpoint_id, channel, count in held}
+    full = [endpoint_id for endpoint_id, left in room.items() if left <= 0]
+    if full:  # their backlog is not even looked at (nor locked)
+        due = due.where(or_(_T.c.endpoint_id.is_(None), _T.c.endpoint_id.not_in(full)))
+    ids = []
+    for row in db.session.execute(due.add_columns(_T.c.endpoint_id, _T.c.channel)):
+        if row.endpoint_id is not None:
+            left = room.get(row.endpoint_id, endpoint_claim_cap(row.channel, per_endpoint))
+            room[row.endpoint_id] = left - 1
+            if left <= 0:
+                continue
+        ids.append(row.id)
+    return ids
 
 
 def _defer(token: str, at: dt.datetime, deferred: list[tuple[str, Defer]]) -> None:

@@ -6,6 +6,12 @@ It claims only what the pool can start soon (at most ``4 × concurrency`` in fli
 records finished results in small batches, and sleeps until woken (new deliveries),
 a retry falls due, or the poll interval passes. ``stop()`` finishes the sends in
 progress, records them, and gives the claimed-but-unsent deliveries back.
+
+One endpoint (webhook or robot) gets at most ``OUTBOUND_PER_ENDPOINT`` requests at once:
+its other claimed deliveries wait in the pool (not on a thread) and start as its requests
+finish, so a slow or hanging endpoint holds that many threads at most while the others
+send the other endpoints' messages (and claiming caps what it has claimed, see
+:func:`scheduler.reminders.sender.claim`).
 """
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from flask import Flask
@@ -34,6 +41,8 @@ class SenderPool:
         self.app, self.concurrency, self.name = app, concurrency, name
         with app.app_context():
             lease = policy.lease().total_seconds()
+            #: Requests one endpoint gets at once (0: no cap).
+            self.per_endpoint = policy.per_endpoint()
         #: Claims whose lease ran out are looked for twice per lease; our own are renewed three times.
         self.reclaim_interval, self.renew_interval = min(lease / 2, 15.0), lease / 3
         self.poll_interval = poll_interval
@@ -42,8 +51,13 @@ class SenderPool:
         self.high_water = max(16 * concurrency, 64)
         self._executor = ThreadPoolExecutor(concurrency, thread_name_prefix=name)
         self._results: queue.SimpleQueue[tuple[str, Outgoing, Result]] = queue.SimpleQueue()
-        #: Claimed and not yet recorded: delivery id → (claim token, its send).
-        self._in_flight: dict[str, tuple[str, Future[list[Result]]]] = {}
+        #: Claimed and not yet recorded: delivery id → (claim token, its send; ``None`` while it waits
+        #: for its endpoint's turn). Changed under ``_lock`` (sends start from the sender threads too).
+        self._in_flight: dict[str, tuple[str, Future[list[Result]] | None]] = {}
+        #: Per endpoint: its requests on a thread now, and its batches waiting for one of them to end.
+        self._running: dict[int, int] = {}
+        self._waiting: dict[int, deque[tuple[str, list[Outgoing]]]] = {}
+        self._lock = threading.RLock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -82,7 +96,9 @@ class SenderPool:
                         sender.reclaim_expired_leases()
                     if time.monotonic() - last_renew >= self.renew_interval:
                         last_renew = time.monotonic()
-                        sender.renew_leases({token for token, _ in self._in_flight.values()})
+                        with self._lock:
+                            tokens = {token for token, _ in self._in_flight.values()}
+                        sender.renew_leases(tokens)
                     free = self.high_water - len(self._in_flight)
                     taken = sender.claim(min(free, 500)) if free > 0 else None
                     db.session.commit()
@@ -129,15 +145,39 @@ class SenderPool:
 
     def _submit(self, taken: sender.Claim) -> None:
         for batch in sender.batches(taken.outgoing):
-            future = self._executor.submit(sender.send_batch, batch)  # no app context: see Channel.send
-            for outgoing in batch:
-                self._in_flight[outgoing.id] = (taken.token, future)
-            future.add_done_callback(lambda f, token=taken.token, items=batch: self._finished(f, token, items))
+            endpoint = getattr(batch[0].recipient, "endpoint_id", None) if self.per_endpoint else None
+            with self._lock:
+                if endpoint is not None and self._running.get(endpoint, 0) >= self.per_endpoint:
+                    self._waiting.setdefault(endpoint, deque()).append((taken.token, batch))
+                    for outgoing in batch:
+                        self._in_flight[outgoing.id] = (taken.token, None)
+                    continue
+                if endpoint is not None:
+                    self._running[endpoint] = self._running.get(endpoint, 0) + 1
+                self._start(taken.token, batch, endpoint)
 
-    def _finished(self, future: Future[list[Result]], token: str, batch: list[Outgoing]) -> None:
+    def _start(self, token: str, batch: list[Outgoing], endpoint: int | None) -> None:
+        """Put one batch on a sender thread (under ``_lock``)."""
+        future = self._executor.submit(sender.send_batch, batch)  # no app context: see Channel.send
+        for outgoing in batch:
+            self._in_flight[outgoing.id] = (token, future)
+        future.add_done_callback(lambda f: self._finished(f, token, batch, endpoint))
+
+    def _finished(self, future: Future[list[Result]], token: str, batch: list[Outgoing], endpoint: int | None) -> None:
         if not future.cancelled():
             for outgoing, result in zip(batch, future.result(), strict=True):
                 self._results.put((token, outgoing, result))
+        if endpoint is not None:
+            with self._lock:  # the endpoint's turn passes to its next waiting batch, if any
+                waiting = self._waiting.get(endpoint)
+                if waiting and not self._stopping.is_set():
+                    self._start(*waiting.popleft(), endpoint)
+                else:
+                    self._running[endpoint] -= 1
+                    if not self._running[endpoint]:
+                        del self._running[endpoint]
+                if waiting is not None and not waiting:
+                    del self._waiting[endpoint]
         self._wake.set()
 
     def _take_results(self) -> dict[str, list[tuple[Outgoing, Result]]]:
@@ -163,10 +203,11 @@ class SenderPool:
                 self._results.put((token, outgoing, result))
 
     def _forget(self, done: dict[str, list[tuple[Outgoing, Result]]]) -> None:
-        for results in done.values():
-            for outgoing, _ in results:
-                self._in_flight.pop(outgoing.id, None)
-                self.processed += 1
+        with self._lock:
+            for results in done.values():
+                for outgoing, _ in results:
+                    self._in_flight.pop(outgoing.id, None)
+                    self.processed += 1
 
     def _record_finished(self) -> int:
         """Write the finished results in a transaction of their own (used while stopping)."""
@@ -184,10 +225,12 @@ class SenderPool:
     def _drain(self) -> None:
         """Stopping: cancel what has not started, let the rest finish, record, give back."""
         unsent: dict[str, list[str]] = {}
-        for delivery_id, (token, future) in list(self._in_flight.items()):
-            if future.cancel():
-                unsent.setdefault(token, []).append(delivery_id)
-                del self._in_flight[delivery_id]
+        with self._lock:  # (stopping is set: no waiting batch starts any more)
+            self._waiting.clear()
+            for delivery_id, (token, future) in list(self._in_flight.items()):
+                if future is None or future.cancel():
+                    unsent.setdefault(token, []).append(delivery_id)
+                    del self._in_flight[delivery_id]
         self._executor.shutdown(wait=True)
         in_flight = len(self._in_flight)
         def give_back() -> None:

@@ -110,8 +110,8 @@ class Setting:
 
 _COMMON = (
     Setting("SMS_PROVIDER", "Which provider sends texts: console, aliyun, tencent or http.", default="console"),
-    Setting("SMS_TIMEOUT", "Seconds to wait for the provider's answer (connect and read); after it the outcome is 'unknown'.",
-            default=str(DEFAULT_TIMEOUT)),
+    Setting("SMS_TIMEOUT", "Seconds the whole request to the provider may take (connect, send, headers and body); "
+            "after it the outcome is 'unknown'. Unset: OUTBOUND_TIMEOUT."),
     Setting("OUTBOUND_ALLOWLIST", "Hosts and CIDR ranges outgoing requests may reach although not public "
             "(a list, or comma-separated); needed only for an intranet gateway or tests."),
 )
@@ -201,14 +201,17 @@ def allowlist_from(config: Mapping[str, Any]) -> Allowlist:
 
 
 def timeout_from(config: Mapping[str, Any]) -> float:
-    """``SMS_TIMEOUT`` in seconds."""
-    value = config.get("SMS_TIMEOUT", DEFAULT_TIMEOUT)
+    """``SMS_TIMEOUT`` in seconds, or ``OUTBOUND_TIMEOUT`` when it is unset (the deadline of a whole request)."""
+    name = "SMS_TIMEOUT" if config.get("SMS_TIMEOUT") not in (None, "") else "OUTBOUND_TIMEOUT"
+    value = config.get(name)
+    if value in (None, ""):
+        return DEFAULT_TIMEOUT
     try:
         timeout = float(value)
     except (TypeError, ValueError):
-        raise ValueError("SMS: the setting SMS_TIMEOUT must be a number of seconds.") from None
+        raise ValueError(f"SMS: the setting {name} must be a number of seconds.") from None
     if timeout <= 0:
-        raise ValueError("SMS: the setting SMS_TIMEOUT must be positive.")
+        raise ValueError(f"SMS: the setting {name} must be positive.")
     return timeout
 
 
