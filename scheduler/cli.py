@@ -32,7 +32,7 @@ def seed_demo_command(if_empty: bool) -> None:
     db.session.commit()
     click.echo("Demo plan loaded.")
     if password:
-        click.echo(f"Administrator: {admin_email}  password: {password}  (shown once; keep it)")
+        show_password("Administrator", admin_email, password)
 
 
 @user_cli.command("create")
@@ -62,7 +62,49 @@ def create_user_command(email: str, org_slug: str | None, role: str, admin: bool
     db.session.commit()
     click.echo(f"Created {user.email}" + (f" ({role} of {org.slug})" if org else "") + (" [admin]" if admin else ""))
     if not password:
-        click.echo(f"Password: {clear}  (shown once)")
+        show_password("User", user.email, clear)
+
+
+#: The smallest password ``flask user password`` takes when typed.
+MIN_PASSWORD_LENGTH = 10
+
+
+def _typed_password(value: str) -> str:
+    if len(value) < MIN_PASSWORD_LENGTH:
+        raise click.UsageError(f"at least {MIN_PASSWORD_LENGTH} characters, please")
+    return value
+
+
+@user_cli.command("password")
+@click.argument("email")
+@click.option("--generate", is_flag=True, help="Generate a strong one-time password and print it (instead of asking).")
+def password_user_command(email: str, generate: bool) -> None:
+    """Set a new password for the user EMAIL (asked twice, hidden) and end every sign-in session they have."""
+    from scheduler.auth.operations import get_user_by_email, new_password, set_password
+
+    user = get_user_by_email(email)
+    if user is None:
+        raise click.ClickException(f"no user {email}")
+    if generate:
+        password = new_password()
+    else:
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True, value_proc=_typed_password)
+    ended = set_password(user, password, generated=generate, via="flask user password")
+    db.session.commit()
+    click.echo(f"Password of {user.email} changed; {ended} sign-in session{'s' * (ended != 1)} ended."
+               + ("" if user.active else " (The user is deactivated: the password opens nothing.)"))
+    if generate:
+        show_password("User", user.email, password)
+
+
+def show_password(label: str, email: str, password: str) -> None:
+    """Print a one-time password on stdout, framed so it stands out from the lines around it.
+    Only here: never logged, never stored in clear."""
+    rule = "=" * 72
+    click.echo("\n".join([
+        "", rule, f"  {label}: {email}", f"  password: {password}",
+        "  Shown once: keep it. (A new one: flask user password EMAIL --generate)", rule, "",
+    ]))
 
 
 @token_cli.command("create")
@@ -168,9 +210,11 @@ def serve_command(host: str, port: int) -> None:
     """Serve the application, with the scheduler in-process unless SCHEDULER_MODE=off."""
     from werkzeug.serving import run_simple
 
+    from scheduler import logs
     from scheduler.reminders import engine
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    logs.configure(app.config["LOG_LEVEL"])
     if app.config["SCHEDULER_MODE"] == "embedded":
         engine.start(app, senders=app.config["SENDER_THREADS"])
     click.echo(f"Serving on http://{host}:{port}  (scheduler: {app.config['SCHEDULER_MODE']})")
@@ -181,9 +225,9 @@ def serve_command(host: str, port: int) -> None:
 
 
 def _log_to_stderr() -> None:
-    import logging
+    from scheduler import logs
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
+    logs.configure(current_app.config["LOG_LEVEL"], with_pid=True)
 
 
 scheduler_cli = AppGroup("scheduler", help="The reminder scheduler (the clock).")

@@ -52,6 +52,9 @@ class Config:
         #: Days after an event's end its registrations keep the name and number (0: for ever); then
         #: they are anonymized, nightly at 03:40 (see scheduler/privacy/retention.py).
         self.REGISTRATION_RETENTION_DAYS = int(env("REGISTRATION_RETENTION_DAYS", "365"))
+        #: Level of the serving and engine processes' log (scheduler/logs.py): WARNING leaves out the
+        #: clock's routine lines; INFO or DEBUG shows them.
+        self.LOG_LEVEL = env("LOG_LEVEL", "WARNING").strip().upper()
         self.ADMIN_EMAIL = env("ADMIN_EMAIL", "admin@example.org")
         #: ORGANIZER address of calendar events (a mailbox that answers, ideally).
         self.ORGANIZER_EMAIL = env("ORGANIZER_EMAIL", "noreply@example.org")

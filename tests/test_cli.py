@@ -43,7 +43,7 @@ def test_user_and_token_commands(runner, client):
     runner.invoke(args=["seed-demo"])
     created = runner.invoke(args=["user", "create", "Editor@Xinhui.example", "--org", "xinhui", "--role", "editor"])
     assert created.exit_code == 0, created.output
-    assert "Password:" in created.output
+    assert re.search(r"={20,}\n  User: editor@xinhui.example\n  password: \S{16}\n", created.output)  # framed
     token = runner.invoke(args=["token", "create", "editor@xinhui.example"]).output.strip()
     assert token.startswith("sst_")
     headers = {"Authorization": f"Bearer {token}"}
@@ -63,3 +63,83 @@ def test_user_create_errors(runner):
     assert "no organization" in runner.invoke(args=["user", "create", "a@example.org", "--org", "nope"]).output
     assert runner.invoke(args=["user", "create", "admin@example.org", "--admin"]).exit_code != 0  # exists
     assert runner.invoke(args=["token", "create", "nobody@example.org"]).exit_code != 0
+
+
+# -- flask user password: a lost password ---------------------------------------------------------
+
+
+def framed_password(output: str) -> str:
+    """The password a command printed in its frame (fails when there is none)."""
+    found = re.search(r"^={20,}\n  User: \S+\n  password: (\S+)\n.*\n={20,}$", output, re.MULTILINE)
+    assert found, output
+    return found.group(1)
+
+
+def test_user_password_asks_twice_ends_every_session_and_is_audited(app, client, ctx, caplog):
+    from flask import g
+
+    from scheduler.audit.models import AuditEntry
+    from scheduler.auth.models import LoginSession
+    from tests.factories import create_user
+    from tests.pages import sign_in
+
+    user = create_user(admin=True, email="admin@example.org")
+    other = app.test_client()
+    for browser in (client, other):  # signed in on two machines
+        assert sign_in(browser, user.email).status_code == 302
+        g.pop("_login_user", None)
+    assert client.get("/organizer").status_code == 200
+    g.pop("_login_user", None)
+
+    caplog.set_level("DEBUG")
+    result = app.test_cli_runner().invoke(args=["user", "password", "Admin@Example.org"],
+                                          input="correct horse battery\ncorrect horse battery\n")
+    assert result.exit_code == 0, result.output
+    assert "2 sign-in sessions ended" in result.output
+    assert "correct horse" not in result.output and "correct horse" not in caplog.text  # hidden, never logged
+    rows = db.session.scalars(select(LoginSession).where(LoginSession.user_id == user.id)).all()
+    assert len(rows) == 2 and all(row.ended_at is not None for row in rows)
+    for browser in (client, other):  # neither cookie opens anything any more
+        g.pop("_login_user", None)
+        assert browser.get("/organizer").status_code == 302
+    g.pop("_login_user", None)
+    assert sign_in(app.test_client(), user.email).status_code != 302  # the old password is refused
+    g.pop("_login_user", None)
+    assert sign_in(app.test_client(), user.email, "correct horse battery").status_code == 302
+
+    entry = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "user.password")).one()
+    assert (entry.actor, entry.user_id, entry.subject) == ("system", None, f"user:{user.id}")
+    assert entry.detail == {"email": "admin@example.org", "generated": False, "sessions_ended": 2, "via": "flask user password"}
+    assert "correct horse" not in str(entry.detail) and "password_hash" not in str(entry.detail)
+
+
+def test_user_password_generate_prints_a_strong_password_framed_on_stdout_only(app, runner, ctx, caplog):
+    from tests.factories import create_user
+    from tests.pages import sign_in
+
+    user = create_user("editor", email="ed@example.org")
+    caplog.set_level("DEBUG")
+    result = runner.invoke(args=["user", "password", "ed@example.org", "--generate"])
+    assert result.exit_code == 0, result.output
+    password = framed_password(result.output)
+    assert len(password) >= 20  # 128 random bits
+    assert password not in caplog.text
+    assert "0 sign-in sessions ended" in result.output
+    assert sign_in(app.test_client(), user.email, password).status_code == 302
+    again = framed_password(runner.invoke(args=["user", "password", "ed@example.org", "--generate"]).output)
+    assert again != password
+
+
+def test_user_password_refuses_an_unknown_user_a_short_or_mismatched_password(runner, ctx):
+    from tests.factories import create_user
+
+    unknown = runner.invoke(args=["user", "password", "nobody@example.org", "--generate"])
+    assert unknown.exit_code == 1 and "Error: no user nobody@example.org" in unknown.output
+    user = create_user("editor", email="ed@example.org")
+    before = user.password_hash
+    short = runner.invoke(args=["user", "password", "ed@example.org"], input="short\n")
+    assert short.exit_code != 0 and "at least 10 characters" in short.output  # asked again, then input ran out
+    mismatch = runner.invoke(args=["user", "password", "ed@example.org"], input="long enough 1\nlong enough 2\n")
+    assert mismatch.exit_code != 0 and "do not match" in mismatch.output
+    db.session.refresh(user)
+    assert user.password_hash == before

@@ -124,6 +124,7 @@ class Processes:
         env.update(
             FLASK_APP="scheduler", DATABASE_URL=self.url, OUTBOUND_ALLOWLIST="127.0.0.1/32", SCHEDULER_MODE="off",
             SECRET_KEY="test", BASE_URL="http://scheduler.test", PYTHONUNBUFFERED="1",
+            LOG_LEVEL="INFO",  # the tests wait for the processes' INFO lines (active, standby, started)
         )
         env.update(extra)
         return env

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import current_app, has_request_context, request, session
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from scheduler.auth.models import LoginSession, User
 from scheduler.extensions import db
@@ -54,3 +54,14 @@ def end() -> None:
         if row is not None and row.ended_at is None:
             row.ended_at = now()
             db.session.flush()
+
+
+def end_all(user: User) -> int:
+    """End every session of ``user`` still open (a password reset, wherever they signed in); return
+    how many were open."""
+    result = db.session.execute(
+        update(LoginSession).where(LoginSession.user_id == user.id, LoginSession.ended_at.is_(None))
+        .values(ended_at=now()).execution_options(synchronize_session="fetch")
+    )
+    db.session.flush()
+    return int(result.rowcount or 0)

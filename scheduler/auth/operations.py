@@ -8,6 +8,7 @@ from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
 from scheduler.audit.operations import record
+from scheduler.auth import login_sessions
 from scheduler.auth.models import ApiToken, Membership, Role, User
 from scheduler.extensions import db
 from scheduler.orgs.models import Organization
@@ -37,6 +38,27 @@ def create_user(email: str, password: str | None = None, *, name: str = "", is_a
     db.session.flush()
     record("user.create", f"user:{user.id}", detail={"email": user.email, "admin": is_admin})
     return user, password
+
+
+def new_password() -> str:
+    """A strong one-time password (128 random bits, URL-safe): to be changed by its owner."""
+    return secrets.token_urlsafe(16)
+
+
+def set_password(user: User, password: str, *, generated: bool = False, via: str = "") -> int:
+    """Give ``user`` a new ``password`` and end every server-side session they have open; record it
+    (``user.password``, actor ``system`` outside a request). Returns the number of sessions ended.
+    The password itself goes nowhere but its hash."""
+    if not password:
+        raise ValueError("the password is empty")
+    user.password_hash = hash_password(password)
+    db.session.flush()
+    ended = login_sessions.end_all(user)
+    detail: dict[str, object] = {"email": user.email, "generated": generated, "sessions_ended": ended}
+    if via:
+        detail["via"] = via
+    record("user.password", f"user:{user.id}", detail=detail)
+    return ended
 
 
 def set_membership(user: User, org: Organization, role: Role) -> Membership:

@@ -28,6 +28,7 @@ ACTIONS = {
     "registrations.erase": lazy_gettext("Registrations erased on request"),
     "privacy.purge": lazy_gettext("Retention purge"),
     "user.create": lazy_gettext("User created"),
+    "user.password": lazy_gettext("Password reset"),
     "membership.set": lazy_gettext("Role changed"),
     "endpoint.create": lazy_gettext("Endpoint created"),
     "endpoint.update": lazy_gettext("Endpoint changed"),
