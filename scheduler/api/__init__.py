@@ -14,7 +14,7 @@ from scheduler.extensions import csrf, limiter
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 docs_bp = Blueprint("api_docs", __name__)
 
-__all__ = ["bp", "endpoint", "api_user", "init_app"]
+__all__ = ["bp", "endpoint", "api_user", "init_app", "unrouted_error"]
 
 
 def api_user() -> User | None:
@@ -78,11 +78,13 @@ def api_docs() -> str:
     return render_template("api_docs.html", spec=build_openapi())
 
 
-def _unrouted_api_error(exc: HTTPException) -> tuple[Response, int] | HTTPException:
-    """404/405 for unknown ``/api/`` paths are JSON too (blueprint handlers don't see them)."""
+def unrouted_error(exc: HTTPException) -> tuple[Response, int] | None:
+    """The JSON error of a request to an ``/api/`` address that no API endpoint answered (an unknown
+    path, a method not allowed: blueprint handlers don't see them), else ``None``. Called by the
+    application's error pages (:mod:`scheduler.pages.errors`), which answer everything else."""
     if request.path.startswith("/api/"):
         return _http_error(exc)
-    return exc
+    return None
 
 
 def init_app(app: Flask) -> None:
@@ -108,5 +110,3 @@ def init_app(app: Flask) -> None:
     limiter.init_app(app)
     app.register_blueprint(bp)
     app.register_blueprint(docs_bp)
-    app.register_error_handler(404, _unrouted_api_error)
-    app.register_error_handler(405, _unrouted_api_error)

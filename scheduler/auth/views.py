@@ -17,6 +17,7 @@ from wtforms.validators import DataRequired, Length
 from scheduler.auth import login_sessions
 from scheduler.auth.operations import get_user_by_email, hash_password
 from scheduler.extensions import db, limiter
+from scheduler.pages.errors import reshown_on_csrf_failure
 
 bp = Blueprint("auth", __name__)
 
@@ -42,8 +43,16 @@ def _login_limit() -> str:
 
 
 def safe_next(target: str | None) -> str | None:
-    """``target`` when it is a path on this site (never another host), else ``None``."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """``target`` when it is a path on this site (never another host), else ``None``.
+
+    Refused: anything not starting with one ``/`` (``//evil.example``, ``https://…``, ``javascript:``),
+    backslashes (``/\\evil.example``, which browsers read as ``//``), and any control character or
+    whitespace (a CR/LF would split the ``Location`` header; browsers drop tabs and newlines, so
+    ``/\\t/evil.example`` would become ``//evil.example``).
+    """
+    if not target or len(target) > 2000 or not target.startswith("/") or target.startswith("//"):
+        return None
+    if "\\" in target or any(char.isspace() or ord(char) < 32 or ord(char) == 127 for char in target):
         return None
     parts = urlsplit(target)
     return None if parts.scheme or parts.netloc else target
@@ -55,6 +64,7 @@ def _after_login() -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@reshown_on_csrf_failure  # a sign-in form left open over an hour comes back with the address typed
 @limiter.limit(_login_limit, methods=["POST"], error_message=lambda: str(TOO_MANY_ATTEMPTS))
 def login() -> str | Response:
     """The sign-in form; after signing in, back to the page asked for (on this site only)."""

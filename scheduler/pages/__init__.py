@@ -57,7 +57,7 @@ def _secure(response: Response) -> Response:
 
 
 def init_app(app: Flask) -> None:
-    """Register the public pages and the organizers' pages."""
+    """Register the public pages, the organizers' pages and the error pages."""
     from scheduler.pages import organizer as _organizer  # noqa: F401  (routes on views.bp)
     from scheduler.pages import organizer_events as _organizer_events  # noqa: F401  (routes on views.bp)
     from scheduler.pages import organizer_deliveries as _deliveries  # noqa: F401  (routes on views.bp)
@@ -68,8 +68,9 @@ def init_app(app: Flask) -> None:
     from scheduler.pages import public as _public  # noqa: F401  (routes on views.bp)
     from scheduler.pages import person as _person  # noqa: F401  (routes on views.bp)
     from scheduler.pages import reminders as _reminders  # noqa: F401  (routes on views.bp)
-    from scheduler.pages import views
+    from scheduler.pages import errors, views
 
     app.register_blueprint(views.bp)
+    errors.init_app(app)
     app.jinja_env.globals["organizer_nav"] = organizer_nav
     app.after_request(_secure)

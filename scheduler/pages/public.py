@@ -3,7 +3,8 @@
 Routes (on the ``pages`` blueprint, thin: the queries and operations do the work):
 
 * ``GET /`` and ``GET /events``: upcoming published events, filtered by kind, county,
-  organization and month (a plain GET form), 20 a page.
+  organization, month and words (``q``: in the title, description or venue; a plain GET form),
+  20 a page.
 * ``GET /events/calendar?month=YYYY-MM``: the same filters as a month calendar (each
   occurrence of a series on its days, a multi-day event on each of its days).
 * ``POST /events/<id>/register``: the event page's form. The fields are checked by the API's
@@ -35,6 +36,7 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_skeleton, get_day_names
 from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import format_time, get_locale, gettext, lazy_gettext
+from flask_wtf.csrf import CSRFError
 from pydantic import ValidationError
 from sqlalchemy import select
 from werkzeug.exceptions import TooManyRequests
@@ -54,6 +56,7 @@ from scheduler.feeds.api import registration_links
 from scheduler.i18n import format_local_datetime
 from scheduler.orgs.counties import COUNTIES
 from scheduler.orgs.models import Organization
+from scheduler.pages.errors import CSRF_EXPIRED, csrf_failed, error_page
 from scheduler.pages.person import remember_person
 from scheduler.pages.views import RegistrationForm, bp, event_context, public_event
 from scheduler.privacy import verification
@@ -70,7 +73,7 @@ CONFIRMATION_TTL = 3600
 KEEP = 5
 #: The most events one month's calendar shows.
 MONTH_LIMIT = 500
-FILTERS = ("kind", "county", "org", "month")
+FILTERS = ("kind", "county", "org", "month", "q")
 
 #: What the operation's or schema's refusal of a field means, in the page's language.
 FIELD_MESSAGES = {
@@ -378,13 +381,23 @@ def send_registration_code(event_id: int) -> tuple[str, int]:
 
 
 @bp.errorhandler(TooManyRequests)
-def _too_many(exc: TooManyRequests) -> tuple[str, int] | TooManyRequests:
+def _too_many(exc: TooManyRequests) -> tuple[str, int] | Response | TooManyRequests:
     """Only the registration form is limited: show it again with the reason."""
     event_id = (request.view_args or {}).get("event_id")
     if request.endpoint not in ("pages.register", "pages.send_registration_code") or event_id is None:
-        return exc
+        return error_page(exc)
     problem = TOO_MANY if request.endpoint == "pages.register" else TOO_MANY_CODES
     return _form_again(public_event(event_id), _form_values(), 429, problem=str(problem))
+
+
+@bp.errorhandler(CSRFError)
+def _csrf_failed(exc: CSRFError) -> tuple[str, int] | Response:
+    """The registration form sent with an expired token (open over an hour): the form again as typed
+    (but not the texted code), with a fresh token and the reason; nothing is registered."""
+    event_id = (request.view_args or {}).get("event_id")
+    if request.endpoint not in ("pages.register", "pages.send_registration_code") or event_id is None:
+        return csrf_failed(exc)
+    return _form_again(public_event(event_id), {**_form_values(), "code": ""}, 400, problem=str(CSRF_EXPIRED))
 
 
 @bp.get("/registrations/<int:registration_id>/confirmation")
