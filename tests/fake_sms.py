@@ -13,6 +13,7 @@ to good requests is set on it::
         fake.invalid.add("13800000000")       # that number is refused (isv.MOBILE_NUMBER_ILLEGAL)
         fake.limited.add("13900000000")       # that number is rate-limited (isv.BUSINESS_LIMIT_CONTROL)
         fake.mode = "server_error"            # 503 ServiceUnavailable; "sleep": answer after sleep_for s
+        fake.variable_rules = False           # Alibaba only: accept variables it would refuse (see below)
         fake.requests[0]                      # the verified requests' parameters, in order
 """
 from __future__ import annotations
@@ -133,6 +134,12 @@ class FakeAliyun(_Fake):
         #: Number (11 digits) -> the ``link`` parameter its text must carry: a batch whose
         #: TemplateParamJson is not one object per number, in PhoneNumberJson's order, is refused.
         self.links: dict[str, str] = {}
+        #: Refuse variables as Alibaba's notification templates do: more than 35 characters
+        #: (``isv.PARAM_LENGTH_LIMIT``), a link outside the variables declared as links
+        #: (``isv.PARAM_NOT_SUPPORT_URL``), the signature's 【】 (``isv.INVALID_PARAMETERS``).
+        self.variable_rules = True
+        #: The variables the templates declare as links (the reminder page).
+        self.link_variables = {"link"}
 
     @staticmethod
     def _request_id() -> str:
@@ -140,6 +147,23 @@ class FakeAliyun(_Fake):
 
     def _error(self, status: int, code: str, message: str) -> tuple[int, dict[str, str], Any]:
         return status, {}, {"RequestId": self._request_id(), "Message": message, "Code": code}
+
+    #: What Alibaba's filter takes for a link: a scheme, www., or a domain of a usual suffix.
+    _LINKISH = re.compile(r"[a-z]+://|www\.|[a-z0-9-]\.(?:cn|com|net|org)(?![a-z])", re.IGNORECASE)
+
+    def _variables_refused(self, template_params: list[Any]) -> tuple[str, str, str] | None:
+        """``(name, code, message)`` of the first variable Alibaba would refuse, or ``None``."""
+        for values in template_params:
+            for name, value in values.items():
+                if name in self.link_variables:
+                    continue
+                if len(value) > 35:
+                    return name, "isv.PARAM_LENGTH_LIMIT", "参数超出长度限制"
+                if self._LINKISH.search(value):
+                    return name, "isv.PARAM_NOT_SUPPORT_URL", "不支持url为变量"
+                if "【" in value or "】" in value:
+                    return name, "isv.INVALID_PARAMETERS", "参数异常"
+        return None
 
     def answer(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], Any]:
         if not headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
@@ -203,6 +227,10 @@ class FakeAliyun(_Fake):
             if phone in self.links and values.get("link") != self.links[phone]:
                 self.rejected.append("link")
                 return self._error(200, "isv.INVALID_JSON_PARAM", "模板变量与号码不对应")
+        refused = self._variables_refused(template_params) if self.variable_rules else None
+        if refused:
+            self.rejected.append(f"variable {refused[0]}")
+            return self._error(200, *refused[1:])
         if len(params.get("OutId", "")) >= 256:
             self.rejected.append("OutId")
             return self._error(200, "isv.INVALID_PARAMETERS", "OutId is too long")

@@ -108,6 +108,29 @@ def test_registration_is_rate_limited(client, org, app):
     assert limited.json["error"]["code"] == "too_many_requests"
 
 
+def test_the_page_and_the_api_share_one_registration_budget(client, org):
+    """20 a minute per address in all, whichever route: 20 registrations mixed between the event
+    page's form and the API, then the 21st is refused by either route."""
+    from tests.pages import csrf_token, fresh_token
+
+    event = create_event(org, publish=True)
+    fresh_token()
+    token = csrf_token(client.get("/registrations/cancel"))
+
+    def by_page(phone):
+        return client.post(f"/events/{event.id}/register", data={
+            "csrf_token": token, "name": "陈小明", "phone": phone, "channels": ["sms"], "consent": NOTICE_VERSION})
+
+    statuses = []
+    for n in range(20):
+        phone = f"138001380{n:02d}"
+        statuses.append(by_page(phone).status_code if n % 2 else register(client, event, phone).status_code)
+    assert statuses == [201, 303] * 10
+    assert register(client, event, "13900139001").status_code == 429
+    assert by_page("13900139002").status_code == 429
+    assert db.session.query(Registration).count() == 20
+
+
 def test_removing_the_capacity_seats_everyone_waiting(client, org):
     event = create_event(org, publish=True, capacity=1)
     for n in range(1, 4):

@@ -569,3 +569,89 @@ def test_the_preview_shortens_a_long_title(org, client):
 
 def test_the_preview_needs_a_token(client):
     assert client.post("/api/v1/sms/preview", json={"type": "reminder", "params": {}}).status_code == 401
+
+
+# -- 11. what people typed, as the providers take it ------------------------------------------
+
+#: Invisible characters that must never reach a text (bidirectional controls, zero-width, BOM, C0/C1).
+INVISIBLE = "\u202e\u202a\u2066\u2069\u200b\u200e\u200f\ufeff\x85\x9b\x07\x1b"
+
+
+def test_invisible_characters_in_old_rows_never_reach_a_text(org, gateway, clock):
+    """Rows stored before input was cleaned (here written straight through the operations) are
+    cleaned where the text is made."""
+    event = create_event(org, publish=True, reminders=["P1D"], title="\u202e走进\u200b实验室\ufeff",
+                         venue="江门\u2066市科技馆\u2069", details={"meeting_point": "北门\u200f\x85"})
+    registration = signup(event)
+    assert tick(clock, at(6, 21)) == 1
+    [(_, text)] = texts(gateway)
+    assert text == (f"【江门科技】您报名的“走进实验室”将于6月22日 09:00开始，地点：江门市科技馆，集合：6月22日 09:00 北门。"
+                    f"管理提醒：{manage_url(registration.id)}")
+    assert not set(INVISIBLE) & set(text)
+    ops.cancel_event(event, "场地\u202e维修\x1b[31m")
+    db.session.commit()
+    run_once()
+    cancelled = texts(gateway)[-1][1]
+    assert "原因：场地维修" in cancelled and not set(INVISIBLE) & set(cancelled)
+
+
+def test_brackets_and_links_in_a_title_are_made_fit_for_the_provider(org, gateway, clock):
+    """【】 is the signature's (providers refuse it in variables): （） instead; links in a variable are
+    refused too: dropped; the reminder page's own link stays."""
+    event = create_event(org, publish=True, reminders=["P1D"], title="【直播】走进实验室 https://t.cn/A6xyz",
+                         venue="www.jmkx.cn", details={"meeting_point": "北门（见 jmkx.gov.cn/map）"})
+    registration = signup(event)
+    assert tick(clock, at(6, 21)) == 1
+    [(_, text)] = texts(gateway)
+    assert text == ("【江门科技】您报名的“（直播）走进实验室”将于6月22日 09:00开始，地点：详见活动页面，"
+                    f"集合：6月22日 09:00 北门（见 ）。管理提醒：{manage_url(registration.id)}")
+    assert text.count("【") == text.count("】") == 1 and text.count("http") == 1
+
+
+def test_a_variable_holds_at_most_35_characters(org, client):
+    """Alibaba's notification templates take 1-35 characters per variable."""
+    title = "江门市青少年科技创新大赛暨科普嘉年华开幕式及优秀作品展示与颁奖典礼活动仪式"
+    assert len(title) == 37
+    headers = auth(create_user(org=org))
+    answer = client.post("/api/v1/sms/preview", json={"type": "promotion", "params": {
+        "title": title, "time": "7月6日 08:30", "place": "江门科技馆"}}, headers=headers).get_json()
+    assert f"“{title[:34]}…”" in answer["text"] and answer["shortened"] is True
+
+
+@pytest.fixture
+def aliyun(app) -> Iterator[Any]:
+    """The Alibaba provider pointed at its verifying fake, which refuses variables as Alibaba does."""
+    from tests.fake_sms import FakeAliyun
+
+    keys = ("SMS_PROVIDER", "SMS_ALIYUN_ACCESS_KEY_ID", "SMS_ALIYUN_ACCESS_KEY_SECRET", "SMS_ALIYUN_SIGN_NAME",
+            "SMS_ALIYUN_TEMPLATES", "SMS_ALIYUN_ENDPOINT", "SMS_TIMEOUT", "SMS_SIGN_NAME", "OUTBOUND_ALLOWLIST")
+    saved = {key: app.config.get(key, _UNSET) for key in keys}
+    with FakeAliyun(access_key_id="LTAI-test-id", secret="test-secret", sign_name="江门科技") as fake:
+        configure(app, SMS_PROVIDER="aliyun", SMS_ALIYUN_ACCESS_KEY_ID="LTAI-test-id",
+                  SMS_ALIYUN_ACCESS_KEY_SECRET="test-secret", SMS_ALIYUN_SIGN_NAME="江门科技", SMS_SIGN_NAME="江门科技",
+                  SMS_ALIYUN_TEMPLATES={"reminder": "SMS_100000001"}, SMS_ALIYUN_ENDPOINT=fake.url,
+                  SMS_TIMEOUT=2, OUTBOUND_ALLOWLIST=["127.0.0.1/32"])
+        try:
+            yield fake
+        finally:
+            for key, value in saved.items():
+                if value is _UNSET:
+                    app.config.pop(key, None)
+                else:
+                    app.config[key] = value
+            app.extensions.pop("sms_provider", None)
+            http.forget_connections()
+
+
+def test_alibaba_takes_the_variables_of_a_title_with_brackets_a_link_and_40_characters(org, aliyun, clock):
+    title = "【线上直播】" + "江门中微子实验室开放日" * 3 + " 报名见 https://t.cn/A6xyz"
+    event = create_event(org, publish=True, reminders=["P1D"], title=title, venue="江门中微子实验室\u202e")
+    signup(event)
+    assert tick(clock, at(6, 21)) == 1
+    assert aliyun.rejected == []
+    assert only().status == "sent"
+    [request] = aliyun.requests
+    [params] = request["template_params"]
+    assert params["title"] == "（线上直播）" + ("江门中微子实验室开放日" * 3)[:28] + "…"
+    assert len(params["title"]) == 35 and params["place"] == "江门中微子实验室"
+    assert all(len(value) <= 35 for name, value in params.items() if name != "link")

@@ -7,6 +7,8 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
+from scheduler.util.text import strip_invisible
+
 T = TypeVar("T")
 D = TypeVar("D", dt.date, dt.datetime)
 
@@ -33,6 +35,17 @@ def within_supported_years(value: D) -> D:
     if value.year not in SUPPORTED_YEARS:
         raise ValueError(f"give a year between {SUPPORTED_YEARS.start} and {SUPPORTED_YEARS.stop - 1}")
     return value
+
+
+def _visible(value: Any) -> Any:
+    return strip_invisible(value) if isinstance(value, str) else value
+
+
+#: Text people read (titles, places, descriptions, names): invisible formatting characters
+#: (U+202E and the other bidirectional controls, zero-width spaces, BOMs, ...) and C1 controls are
+#: dropped before the field's own checks (:func:`scheduler.util.text.strip_invisible`); C0 controls
+#: are still refused (below). Put it last: ``Annotated[str, StringConstraints(...), Visible]``.
+Visible = BeforeValidator(_visible)
 
 
 #: C0 control characters but tab, line feed and carriage return, and DEL: PostgreSQL cannot

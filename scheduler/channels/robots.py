@@ -63,6 +63,7 @@ from scheduler.channels.models import WebhookEndpoint
 from scheduler.events.kinds import CONTEST_STAGES
 from scheduler.reminders.models import Delivery
 from scheduler.util import http
+from scheduler.util.text import clean_text
 from scheduler.util.time import SHANGHAI, now
 
 KINDS = ("wecom", "dingtalk", "feishu")
@@ -102,8 +103,10 @@ _ESCAPES = str.maketrans({
 
 
 def escape(text: Any, limit: int = _FIELD_CHARS) -> str:
-    """User text made inert for the robots' markdown, on one line, at most ``limit`` characters."""
-    value = re.sub(r"\s+", " ", str(text if text is not None else "")).strip()
+    """User text made inert for the robots' markdown, on one line, at most ``limit`` characters, without
+    control or invisible formatting characters (U+202E and the like: :func:`~scheduler.util.text.clean_text`),
+    whatever the stored row holds."""
+    value = re.sub(r"\s+", " ", clean_text(text)).strip()
     if len(value) > limit:
         value = value[: limit - 1].rstrip() + "…"
     return value.translate(_ESCAPES)

@@ -16,10 +16,10 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from scheduler.api.errors import from_validation_error
-from scheduler.api.schemas import within_supported_years
+from scheduler.api.schemas import Visible, within_supported_years
 
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Visible]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000), Visible]
 Count = Annotated[int, Field(ge=0, le=10_000_000)]
 ClockTime = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
 Moment = Annotated[AwareDatetime, AfterValidator(within_supported_years)]

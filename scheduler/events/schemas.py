@@ -8,14 +8,14 @@ from pydantic import (
     AfterValidator, AwareDatetime, Field, PlainValidator, StringConstraints, TypeAdapter, ValidationError, field_validator,
 )
 
-from scheduler.api.schemas import SUPPORTED_YEARS, Body, CsvList, Out, Page, PageQuery, within_supported_years
+from scheduler.api.schemas import SUPPORTED_YEARS, Body, CsvList, Out, Page, PageQuery, Visible, within_supported_years
 from scheduler.events.kinds import KINDS, Kind
 from scheduler.events.models import Status
 
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Description = Annotated[str, StringConstraints(max_length=10_000)]
-Place = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
-Address = Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)]
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Visible]
+Description = Annotated[str, StringConstraints(max_length=10_000), Visible]
+Place = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), Visible]
+Address = Annotated[str, StringConstraints(strip_whitespace=True, max_length=300), Visible]
 Slug = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 TimeZoneName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 RRuleText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
@@ -123,7 +123,7 @@ class EventUpdate(_EventFields):
 class CancelBody(Body):
     """Why the event is cancelled; participants are told."""
 
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), Visible]
 
 
 Count = Annotated[int, Field(ge=0, le=10_000_000)]
@@ -142,7 +142,7 @@ class OutcomeBody(Body):
     achievements_presented: Count | None = None
     achievements_matched: Count | None = None
     achievements_commercialized: Count | None = None
-    notes: Annotated[str, StringConstraints(max_length=5000)] = ""
+    notes: Annotated[str, StringConstraints(max_length=5000), Visible] = ""
 
 
 class OutcomeOut(Out):

@@ -53,6 +53,7 @@ from scheduler.pages.views import bp
 from scheduler.registrations import operations
 from scheduler.registrations.models import Registration, RegistrationStatus
 from scheduler.util.phone import mask_phone
+from scheduler.util.text import clean_text
 
 #: Rows of each table per page.
 PER_PAGE = 100
@@ -359,8 +360,10 @@ def _iso(value: dt.datetime | None, tz: ZoneInfo) -> str:
 
 
 def _filename(event: Event) -> str:
-    """``Content-Disposition``: an ASCII name for old clients, the title (RFC 5987) for the others."""
-    title = " ".join(re.sub(r'[\x00-\x1f\x7f\\/:*?"<>|]', " ", event.title).split())[:80] or str(event.id)
+    """``Content-Disposition``: an ASCII name for old clients, the title (RFC 5987) for the others; no
+    control or invisible formatting character (a U+202E would show ``…vsc.exe`` as ``…exe.csv``), even
+    from a title stored before input was cleaned."""
+    title = clean_text(re.sub(r'[\\/:*?"<>|]', " ", event.title))[:80].strip() or str(event.id)
     readable = f"{title} - {gettext('Registrations')}.csv"
     return f"attachment; filename=\"registrations-{event.id}.csv\"; filename*=UTF-8''{quote(readable, safe='')}"
 
@@ -384,7 +387,7 @@ def organizer_registrations_csv(event_id: int) -> Response:
     writer.writerow([csv_cell(str(label)) for label in CSV_HEADER])
     for r in registrations:
         cells = [
-            str(STATUS_LABELS.get(r.status, r.status)), str(positions.get(r.id, "")), r.name or str(ERASED),
+            str(STATUS_LABELS.get(r.status, r.status)), str(positions.get(r.id, "")), clean_text(r.name) or str(ERASED),
             _sheet_phone(_phone(r.phone, full_phone)), _channels(r.channels or []),
             _iso(r.created_at, tz), _iso(r.seated_at, tz), _iso(r.checked_in_at, tz), _iso(r.cancelled_at, tz),
         ]

@@ -10,7 +10,8 @@ Routes (on the ``pages`` blueprint, thin: the queries and operations do the work
 * ``POST /events/<id>/register``: the event page's form. The fields are checked by the API's
   schema and then by :func:`scheduler.registrations.operations.register`; what they refuse is
   shown next to the fields (422; 409 when registration is closed or the number is registered
-  already). Rate-limited like the API (``RATELIMIT_REGISTRATIONS``, per client address).
+  already). Rate-limited together with the API (``RATELIMIT_REGISTRATIONS``: one budget per client
+  address, shared by both routes).
 * ``GET /registrations/<id>/confirmation``: seated or waitlisted, and the private links.
 * ``GET /registrations/cancel`` (a form to paste the registration code) and
   ``POST /registrations/cancel`` (the code in the body): cancel; a freed seat goes to the waitlist.
@@ -62,6 +63,7 @@ from scheduler.pages.views import RegistrationForm, bp, event_context, public_ev
 from scheduler.privacy import verification
 from scheduler.privacy.participant_api import verification_limit
 from scheduler.registrations import operations
+from scheduler.registrations.api import REGISTRATION_SCOPE, registration_limit
 from scheduler.registrations.models import RegistrationStatus
 from scheduler.registrations.schemas import RegistrationCreate
 from scheduler.util.phone import mask_phone
@@ -100,10 +102,6 @@ CONFLICTS = {
 TOO_MANY = lazy_gettext("Too many registrations from your address: please wait a few minutes and try again.")
 TOO_MANY_CODES = lazy_gettext("Too many codes asked for: please wait a few minutes and try again.")
 CODE_NOT_SENT = lazy_gettext("The code could not be texted now: please try again in a minute.")
-
-
-def _registration_limit() -> str:
-    return current_app.config["RATELIMIT_REGISTRATIONS"]
 
 
 # --- filters --------------------------------------------------------------------------------------
@@ -318,7 +316,7 @@ def _form_again(event: Event, values: dict[str, Any], status: int, **shown: Any)
 
 
 @bp.post("/events/<int:event_id>/register")
-@limiter.limit(_registration_limit, error_message=lambda: str(TOO_MANY))
+@limiter.shared_limit(registration_limit, scope=REGISTRATION_SCOPE, error_message=lambda: str(TOO_MANY))
 def register(event_id: int) -> tuple[str, int] | Response:
     """The event page's registration form: a seat or the waitlist, then the confirmation page."""
     event = public_event(event_id)

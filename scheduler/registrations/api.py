@@ -27,15 +27,21 @@ from scheduler.registrations.schemas import (
 from scheduler.util.phone import mask_phone
 
 
-def _registration_limit() -> str:
-    return current_app.config["RATELIMIT_REGISTRATIONS"]
+#: The scope the API and the event page's form share: one budget per client address, whichever route
+#: a registration takes (``RATELIMIT_REGISTRATIONS``, e.g. 20 a minute in all, not 20 by each route).
+REGISTRATION_SCOPE = "registrations"
+
+
+def registration_limit() -> str:
+    """Registrations per client address (``RATELIMIT_REGISTRATIONS``), shared by the API and the pages."""
+    return str(current_app.config["RATELIMIT_REGISTRATIONS"])
 
 
 @endpoint(
     bp, "/events/<int:event_id>/registrations", "POST", summary="Register for an event", tag="registrations",
     body=RegistrationCreate, response=RegistrationCreated, status=201, auth="none", errors=(404, 409, 422, 429),
 )
-@limiter.limit(_registration_limit)
+@limiter.shared_limit(registration_limit, scope=REGISTRATION_SCOPE)
 def create_registration(event_id: int, body: RegistrationCreate) -> RegistrationCreated:
     """Public. Takes a seat, or a place on the waitlist when the event is full; keep the token.
     ``consent`` (the privacy notice's version, ``GET /api/v1/privacy``) is required; with

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from scheduler.api.schemas import Body, CsvList, Out, Page, PageQuery
+from scheduler.api.schemas import Body, CsvList, Out, Page, PageQuery, Visible
 from scheduler.feeds.links import CalendarLinks
 from scheduler.registrations.models import Channel, RegistrationStatus
 
@@ -14,7 +14,7 @@ from scheduler.registrations.models import Channel, RegistrationStatus
 class RegistrationCreate(Body):
     """A participant's registration. The phone number is read as mainland Chinese without a country code."""
 
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), Visible]
     phone: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
     channels: Annotated[list[Channel], Field(max_length=1)] | None = Field(
         None, description="Reminder channels the participant asked for (``sms``); none when absent.")
