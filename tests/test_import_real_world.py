@@ -293,3 +293,10 @@ def calendar_server(body: bytes, *, before=lambda: None):
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+def test_invisible_characters_are_dropped_from_imported_text(orgs):
+    data = calendar(vevent("UID:rtl@x", "SUMMARY:科普\u202e日\u200b", "LOCATION:\ufeff江门科技馆", "DTSTART:20240720T010000Z"))
+    do_import(data, orgs["xinhui"])
+    event = by_uid("rtl@x")
+    assert (event.title, event.venue) == ("科普日", "江门科技馆")

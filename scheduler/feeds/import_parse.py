@@ -39,6 +39,7 @@ from scheduler.events.times import DEFAULT_DURATION, MAX_OCCURRENCES, MAX_SPAN, 
 from scheduler.feeds.import_errors import N_, ImportRejected, Problem
 from scheduler.feeds.import_scan import ScannedCalendar
 from scheduler.feeds.import_zones import iana_zone, zone_of_definition
+from scheduler.util.text import strip_invisible
 from scheduler.util.time import UTC, now
 
 __all__ = ["DETAILS_PROPERTY", "ImportItem", "Reading", "iana_zone", "kind_from_categories", "parse_calendar"]
@@ -365,7 +366,7 @@ class _EventReader:
         self.uid = str(uid).strip() if uid is not None else None
         status = str(self.one("STATUS") or "").strip().upper()
         summary = self.one("SUMMARY", required=True)
-        title = " ".join(str(summary).split()) if summary is not None else ""
+        title = " ".join(strip_invisible(str(summary)).split()) if summary is not None else ""
         if status == "CANCELLED":
             title = title.removeprefix(CANCELLED_PREFIX.strip()).strip() or title
         self.summary = _clip(title, 60) or None
@@ -376,8 +377,8 @@ class _EventReader:
             self.problem(N_("UID is empty."))
         if summary is not None and not title:
             self.problem(N_("SUMMARY is empty."))
-        description = str(self.one("DESCRIPTION") or "").strip()
-        location = " ".join(str(self.one("LOCATION") or "").split())
+        description = strip_invisible(str(self.one("DESCRIPTION") or "")).strip()
+        location = " ".join(strip_invisible(str(self.one("LOCATION") or "")).split())
         geo = self.one("GEO")
         privacy = str(self.one("CLASS") or "").strip().upper()
         if privacy in ("PRIVATE", "CONFIDENTIAL"):
