@@ -7,6 +7,7 @@ Nothing sleeps for the scheduler: the injected clock is moved and ``dispatch_due
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Iterator
 from typing import Any
@@ -63,26 +64,32 @@ def configure(app, **settings: Any) -> None:
     app.extensions.pop("sms_provider", None)
 
 
+@contextlib.contextmanager
+def restored(app, keys: tuple[str, ...]) -> Iterator[None]:
+    """Put the settings ``keys`` back as they were (absent ones removed), and forget the provider and its connections."""
+    saved = {key: app.config.get(key, _UNSET) for key in keys}
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is _UNSET:
+                app.config.pop(key, None)
+            else:
+                app.config[key] = value
+        app.extensions.pop("sms_provider", None)
+        http.forget_connections()
+
+
 @pytest.fixture
 def gateway(app) -> Iterator[Gateway]:
     """The http provider pointed at a verifying gateway fake; every setting is put back afterwards."""
     keys = ("SMS_PROVIDER", "SMS_HTTP_URL", "SMS_HTTP_AUTH_HEADER", "SMS_HTTP_SUCCESS", "SMS_HTTP_ID_FIELD", "SMS_HTTP_BODY",
             "SMS_HTTP_BATCH_SIZE", "SMS_TIMEOUT", "SMS_DAILY_CAP", "SMS_REPLY_TOKEN", "OUTBOUND_ALLOWLIST")
-    saved = {key: app.config.get(key, _UNSET) for key in keys}
-    with Gateway(token="test-token") as fake:
+    with restored(app, keys), Gateway(token="test-token") as fake:
         configure(app, SMS_PROVIDER="http", SMS_HTTP_URL=fake.url + "send", SMS_HTTP_AUTH_HEADER="Authorization: Bearer test-token",
                   SMS_HTTP_SUCCESS="json:code=0", SMS_HTTP_ID_FIELD="data.id", SMS_HTTP_BODY=None, SMS_HTTP_BATCH_SIZE=1,
                   SMS_TIMEOUT=0.5, SMS_DAILY_CAP=5, SMS_REPLY_TOKEN=REPLY_TOKEN, OUTBOUND_ALLOWLIST=["127.0.0.1/32"])
-        try:
-            yield fake
-        finally:
-            for key, value in saved.items():
-                if value is _UNSET:
-                    app.config.pop(key, None)
-                else:
-                    app.config[key] = value
-            app.extensions.pop("sms_provider", None)
-            http.forget_connections()
+        yield fake
     assert fake.rejected == [], "the gateway refused a request"
 
 
@@ -625,22 +632,12 @@ def aliyun(app) -> Iterator[Any]:
 
     keys = ("SMS_PROVIDER", "SMS_ALIYUN_ACCESS_KEY_ID", "SMS_ALIYUN_ACCESS_KEY_SECRET", "SMS_ALIYUN_SIGN_NAME",
             "SMS_ALIYUN_TEMPLATES", "SMS_ALIYUN_ENDPOINT", "SMS_TIMEOUT", "SMS_SIGN_NAME", "OUTBOUND_ALLOWLIST")
-    saved = {key: app.config.get(key, _UNSET) for key in keys}
-    with FakeAliyun(access_key_id="LTAI-test-id", secret="test-secret", sign_name="江门科技") as fake:
+    with restored(app, keys), FakeAliyun(access_key_id="LTAI-test-id", secret="test-secret", sign_name="江门科技") as fake:
         configure(app, SMS_PROVIDER="aliyun", SMS_ALIYUN_ACCESS_KEY_ID="LTAI-test-id",
                   SMS_ALIYUN_ACCESS_KEY_SECRET="test-secret", SMS_ALIYUN_SIGN_NAME="江门科技", SMS_SIGN_NAME="江门科技",
                   SMS_ALIYUN_TEMPLATES={"reminder": "SMS_100000001"}, SMS_ALIYUN_ENDPOINT=fake.url,
                   SMS_TIMEOUT=2, OUTBOUND_ALLOWLIST=["127.0.0.1/32"])
-        try:
-            yield fake
-        finally:
-            for key, value in saved.items():
-                if value is _UNSET:
-                    app.config.pop(key, None)
-                else:
-                    app.config[key] = value
-            app.extensions.pop("sms_provider", None)
-            http.forget_connections()
+        yield fake
 
 
 def test_alibaba_takes_the_variables_of_a_title_with_brackets_a_link_and_40_characters(org, aliyun, clock):
