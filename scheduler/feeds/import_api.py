@@ -142,14 +142,11 @@ def create_import() -> ImportJobOut | Response:
     job = import_jobs.queue_import(org=org, user=user, source=source, data=data, kind=options.kind.value,
                                    draft=options.draft, dry_run=options.dry_run, atomic=options.atomic)
     job_id = job.id
-    if not import_jobs.runs_inline(job):
-        db.session.commit()
-        import_jobs.queued()
+    if not import_jobs.start(job):
         response = jsonify(job_out(job).model_dump(mode="json"))
         response.status_code = 202
         response.headers["Location"] = url_for("api.get_import", job_id=job_id)
         return response
-    import_jobs.run_now(job)
     job = db.session.get(ImportJob, job_id)
     assert job is not None
     if job.status == ImportStatus.FAILED.value:

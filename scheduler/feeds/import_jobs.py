@@ -75,7 +75,7 @@ def again(job: ImportJob, user: User | None) -> ImportJob:
 
 
 def runs_inline(job: ImportJob) -> bool:
-    """Whether the request that queued ``job`` runs it too (a small upload: nothing to fetch, quick)."""
+    """Whether :func:`start` runs ``job`` at once (a small upload: nothing to fetch, quick)."""
     return job.data is not None and len(job.data) <= inline_bytes()
 
 
@@ -124,12 +124,17 @@ def run_pending(limit: int | None = None) -> int:
     return ran
 
 
-def run_now(job: ImportJob) -> None:
-    """Run ``job`` in this request (an upload of at most :func:`inline_bytes`)."""
-    job_id = job.id
+def start(job: ImportJob) -> bool:
+    """Commit the queued ``job``, then run it here if it is a small upload (:func:`inline_bytes`; nothing
+    to fetch, quick), else wake what runs jobs in this process. Whether it ran."""
+    job_id, inline = job.id, runs_inline(job)
     db.session.commit()
+    if not inline:
+        queued()
+        return False
     if _claim(job_id):
         run_job(job_id)
+    return True
 
 
 def run_job(job_id: int) -> None:

@@ -97,11 +97,7 @@ def _page(form: ImportForm, orgs: list[Organization], *, error: str | None = Non
 def _start(job: ImportJob) -> Response:
     """Run a small upload now, queue anything else; then the job's page."""
     job_id = job.id
-    if import_jobs.runs_inline(job):
-        import_jobs.run_now(job)
-    else:
-        db.session.commit()
-        import_jobs.queued()
+    import_jobs.start(job)
     return redirect(url_for("organizer.import_job", job_id=job_id), 303)
 
 
